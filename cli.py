@@ -1,0 +1,3 @@
+from mgedb.cli import app
+
+app()

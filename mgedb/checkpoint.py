@@ -1,0 +1,190 @@
+"""Reading and writing checkpoints of zoo models.
+
+Accepted formats:
+
+* a plain state dict whose pruned weights are exactly zero (the reference format), read with
+  ``torch.load(weights_only=True)``; the mask of a layer is ``weight != 0``;
+* ``torch.nn.utils.prune`` state (``<layer>.weight_orig`` + ``<layer>.weight_mask``): the mask is the
+  explicit one and the weight is ``weight_orig * weight_mask``;
+* a dict with a ``state_dict`` (and optional ``masks`` / ``meta``) as written by :func:`save_checkpoint`;
+* a full pickled ``nn.Module`` — only with ``allow_pickle=True``, because unpickling runs code.
+
+Every problem is a :class:`CheckpointError` naming the file, the key and the expected shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from mgedb.errors import CheckpointError
+from mgedb.models import build_model
+
+__all__ = ["LoadedCheckpoint", "file_digest", "load_checkpoint", "prunable_layers",
+           "save_checkpoint"]
+
+
+@dataclass
+class LoadedCheckpoint:
+    """A zoo model with its weights loaded and one boolean mask per Conv2d/Linear weight."""
+
+    model: nn.Module
+    masks: dict[str, torch.Tensor]  # module path -> bool mask of its weight
+    path: Path
+    digest: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def prunable_layers(model: nn.Module) -> dict[str, nn.Conv2d | nn.Linear]:
+    """Conv2d and Linear modules by path, in registration order (shortcut convs included)."""
+    return {n: m for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)}
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _read(path: Path, allow_pickle: bool) -> Any:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if not allow_pickle:
+            raise CheckpointError(
+                f"{path}: not a plain state dict (it holds pickled objects: {str(e).splitlines()[0]}"
+                "); re-run with --allow-pickle only if you trust the file, since unpickling runs code"
+            ) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
+        raise CheckpointError(
+            f"{path}: unreadable checkpoint ({type(e).__name__}: {str(e).splitlines()[0]}); "
+            "expected a torch.save'd state dict"
+        ) from None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # unpickling arbitrary objects can fail in any way
+        raise CheckpointError(f"{path}: cannot unpickle ({type(e).__name__}: {e})") from None
+
+
+def _state_dict(obj: Any, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    meta: dict[str, Any] = {}
+    if isinstance(obj, nn.Module):
+        return dict(obj.state_dict()), meta
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        meta = dict(obj.get("meta") or {})
+        sd = dict(obj["state_dict"])
+        for name, mask in (obj.get("masks") or {}).items():
+            sd.setdefault(f"{name}.weight_mask", mask)
+        return sd, meta
+    if isinstance(obj, dict) and all(isinstance(k, str) for k in obj):
+        bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
+        if bad:
+            raise CheckpointError(
+                f"{path}: key {bad[0]!r} is not a tensor; expected a state dict of tensors"
+            )
+        return dict(obj), meta
+    raise CheckpointError(
+        f"{path}: holds a {type(obj).__name__}, not a state dict; save with "
+        "torch.save(model.state_dict(), path)"
+    )
+
+
+def load_checkpoint(path: str | Path, model_name: str, *, classes: int = 10,
+                    allow_pickle: bool = False) -> LoadedCheckpoint:
+    """Load ``path`` into a fresh zoo model ``model_name`` and derive the masks."""
+    path = Path(path)
+    sd, meta = _state_dict(_read(path, allow_pickle), path)
+    model = build_model(model_name, classes)
+    layers = prunable_layers(model)
+
+    explicit: dict[str, torch.Tensor] = {}
+    for name in layers:
+        orig, mask = f"{name}.weight_orig", f"{name}.weight_mask"
+        if mask in sd:
+            m = sd.pop(mask)
+            if orig in sd:
+                sd[f"{name}.weight"] = sd.pop(orig) * m
+            explicit[name] = m
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in sd]
+    extra = [k for k in sd if k not in expected]
+    if missing:
+        k = missing[0]
+        raise CheckpointError(
+            f"{path}: missing key {k!r} (expected shape {list(expected[k].shape)}) for model "
+            f"{model_name!r} with {classes} classes ({len(missing)} missing); check --model"
+        )
+    if extra:
+        raise CheckpointError(
+            f"{path}: unexpected key {extra[0]!r} ({len(extra)} extra) for model {model_name!r}; "
+            "check --model"
+        )
+    for k, v in expected.items():
+        if tuple(sd[k].shape) != tuple(v.shape):
+            hint = " (check --classes)" if k.endswith(("linear.weight", "linear.bias", "fc.weight",
+                                                       "fc.bias")) or ".6." in k else ""
+            raise CheckpointError(
+                f"{path}: key {k!r} has shape {list(sd[k].shape)}, expected {list(v.shape)}{hint}"
+            )
+        if sd[k].is_floating_point() and not bool(torch.isfinite(sd[k]).all()):
+            raise CheckpointError(f"{path}: key {k!r} holds non-finite values (NaN or inf)")
+    model.load_state_dict(sd)
+    masks: dict[str, torch.Tensor] = {}
+    for name, module in layers.items():
+        if name in explicit:
+            m = explicit[name]
+            if tuple(m.shape) != tuple(module.weight.shape):
+                raise CheckpointError(
+                    f"{path}: mask {name}.weight_mask has shape {list(m.shape)}, expected "
+                    f"{list(module.weight.shape)}"
+                )
+            masks[name] = m.bool()
+            with torch.no_grad():
+                module.weight.mul_(masks[name])
+        else:
+            masks[name] = module.weight.detach() != 0
+    model.eval()
+    return LoadedCheckpoint(model=model, masks=masks, path=path, digest=file_digest(path),
+                            meta=meta)
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, *, meta: dict[str, Any] | None = None
+                    ) -> Path:
+    """Save a model's state dict in the reference format (pruned weights are zero).
+
+    Metadata (pruner, sparsity, seed, densities, …) goes to a ``<path>.json`` sidecar so that the
+    checkpoint itself stays a plain state dict that any tool (and the reference) can read.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+    tmp.replace(path)
+    if meta is not None:
+        path.with_name(path.name + ".json").write_text(json.dumps(meta, indent=2, default=str))
+    return path
+
+
+def read_sidecar(path: str | Path) -> dict[str, Any]:
+    """The metadata written next to a checkpoint by :func:`save_checkpoint` (empty if none)."""
+    side = Path(str(path) + ".json")
+    if not side.is_file():
+        return {}
+    try:
+        data = json.loads(side.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{side}: malformed metadata JSON ({e})") from None
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,3 @@
+"""Commands: encode, info, export."""
+
+from __future__ import annotations

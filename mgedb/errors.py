@@ -1,0 +1,79 @@
+"""The one exception hierarchy of mgedb.
+
+Every error a user can cause is a :class:`MgedbError` whose message is one line naming the offending
+input and the fix. The CLI turns it into ``Error: …`` and exit code 2; nothing else is caught.
+"""
+
+from __future__ import annotations
+
+
+class MgedbError(Exception):
+    """Base class: a clear, user-facing, one-line error."""
+
+    exit_code = 2
+
+
+class UnsupportedLayer(MgedbError):
+    """The tracer met an operation the MGE cannot encode."""
+
+    def __init__(self, module_path: str, op: str, why: str = "") -> None:
+        where = module_path or "<top level>"
+        extra = f": {why}" if why else ""
+        super().__init__(
+            f"unsupported operation {op!r} in module {where!r}{extra}; supported: Conv2d, Linear, "
+            "max/avg/adaptive pooling, flatten/view, residual add and element-wise ops"
+        )
+        self.module_path = module_path
+        self.op = op
+
+
+class CheckpointError(MgedbError):
+    """A checkpoint file cannot be read or does not fit the model."""
+
+
+class UnknownModel(MgedbError):
+    """A model name that is not in the zoo."""
+
+
+class GraphFileError(MgedbError):
+    """A graph file is missing, corrupt or of the wrong kind."""
+
+
+class ReferenceUnsupported(MgedbError):
+    """The ``mge-reference`` flavour cannot reproduce this network."""
+
+
+class UnknownQuery(MgedbError):
+    """A Cypher query name that is not in the registry."""
+
+
+class QueryParameterError(MgedbError):
+    """A Cypher query called with missing or undeclared parameters."""
+
+
+class QueryFileError(MgedbError):
+    """A ``.cypher`` file is malformed (bad header, undeclared parameter, empty body)."""
+
+
+class BackendUnavailable(MgedbError):
+    """The graph database cannot be reached or refused the credentials."""
+
+
+class GdsNotInstalled(MgedbError):
+    """A GDS-only metric was asked for on a Neo4j server without the GDS plugin."""
+
+
+class StoreIntegrityError(MgedbError):
+    """The store holds something inconsistent (e.g. an incomplete network)."""
+
+
+class ReadOnlyViolation(MgedbError):
+    """An ad-hoc query tried to write inside a read-only transaction."""
+
+
+class DataError(MgedbError):
+    """A dataset directory or a CSV table is missing or malformed."""
+
+
+class PredictorError(MgedbError):
+    """A saved predictor does not match the features it is asked to score."""
