@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -14,7 +13,7 @@ from mgedb.errors import MgedbError
 class _Group(TyperGroup):
     """Turns every :class:`MgedbError` into ``Error: …`` on stderr and its exit code (2)."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except MgedbError as e:

@@ -1,0 +1,1 @@
+"""The Cypher query files of mgedb, shipped inside the wheel as ``mgedb.cypher``."""

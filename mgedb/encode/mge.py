@@ -1,0 +1,555 @@
+"""Build the multipartite graph encoding (MGE) of a traced network, vectorised.
+
+Two flavours share one code path:
+
+``mge`` (correct)
+    the input partition holds the real input pixels; every conv output position and every linear
+    neuron is a node; each nonzero kernel tap joins every (input position, output position) pair the
+    convolution reads with it (stride, padding, dilation, groups); pooling has no nodes: an edge
+    leaving a pooled unit is replicated from every pixel of its window; a projection shortcut adds
+    ``shortcut`` edges from the block input straight into the block output partition; an identity
+    skip adds weight-1 ``skip`` edges. Where several paths give the same (source, target) pair (for
+    example overlapping pooling windows), one edge is kept whose weight is the **sum** of the |w| of
+    the collapsed edges (so node strength equals that of the multigraph) and whose kind is the
+    smallest kind code among them.
+
+``mge-reference``
+    bit-identical to the published reference: padded input block, the reference's stride-2
+    mis-wiring (positional identification after ``remove_padding``), no identity skips, |w| rounded
+    to float16. Only the ops the reference handles (square kernels, dilation 1, groups 1, projection
+    shortcuts without padding) are accepted; anything else raises :class:`ReferenceUnsupported`.
+
+Both are derived from one rule: a conv with output ``(Ho, Wo)`` reads input element
+``c·K² + r·K + q`` with ``r = s·y + a·d − p`` (``0 ≤ r < K``); the correct graph uses the real input
+size ``K = H``, the reference uses the size of the grid left after its ``remove_padding``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from mgedb.encode.trace import Op, Trace
+from mgedb.errors import ReferenceUnsupported, UnsupportedLayer
+from mgedb.graph import EdgeKind, Graph, LayerSpec, NodeKind, Partition
+
+__all__ = ["build_mge"]
+
+I64 = npt.NDArray[np.int64]
+
+
+# ---------------------------------------------------------------------------------------------
+# Contributor structures: which nodes each element of a traced value stands for
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ident:
+    """Element ``i`` of the value is node ``base + i``."""
+
+    base: int
+    size: int
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """Element ``i`` stands for the nodes ``nodes[ptr[i]:ptr[i + 1]]`` (pooling windows, unions)."""
+
+    ptr: I64
+    nodes: I64
+    overlapping: bool  # some node belongs to several elements
+
+    @property
+    def size(self) -> int:
+        return len(self.ptr) - 1
+
+    @property
+    def counts(self) -> I64:
+        return np.diff(self.ptr)
+
+
+Struct = Ident | Gathered
+
+
+def _gathered(ptr: I64, nodes: I64) -> Gathered:
+    overlapping = len(nodes) != len(np.unique(nodes)) if len(nodes) else False
+    return Gathered(ptr, nodes, overlapping)
+
+
+def _expand(elem: I64, s: Struct) -> tuple[I64, I64]:
+    """For each entry of ``elem``: the node ids it stands for, and the entry index each came from."""
+    if isinstance(s, Ident):
+        return elem + s.base, np.arange(len(elem), dtype=np.int64)
+    counts = s.counts[elem]
+    owner = np.repeat(np.arange(len(elem), dtype=np.int64), counts)
+    starts = np.repeat(s.ptr[elem] - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+    return s.nodes[starts + np.arange(len(owner), dtype=np.int64)], owner
+
+
+def _windows(h: int, w: int, ho: int, wo: int, params: dict[str, Any]
+             ) -> tuple[npt.NDArray[np.bool_], I64, I64]:
+    """Pooling windows as (valid mask (ho, wo, kh, kw), rows (ho, kh), cols (wo, kw))."""
+    mode = params["mode"]
+    if mode == "global":
+        rows = np.broadcast_to(np.arange(h), (ho, h)).astype(np.int64)
+        cols = np.broadcast_to(np.arange(w), (wo, w)).astype(np.int64)
+        vr, vc = np.ones(rows.shape, bool), np.ones(cols.shape, bool)
+    elif mode == "adaptive":
+        def spans(n_in: int, n_out: int) -> tuple[I64, npt.NDArray[np.bool_]]:
+            i = np.arange(n_out)
+            start, end = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+            k = int((end - start).max())
+            idx = start[:, None] + np.arange(k)[None, :]
+            return idx.astype(np.int64), idx < end[:, None]
+        rows, vr = spans(h, ho)
+        cols, vc = spans(w, wo)
+    else:
+        (kh, kw), (sh, sw) = params["kernel"], params["stride"]
+        (ph, pw), (dh, dw) = params["padding"], params["dilation"]
+        rows = (np.arange(ho)[:, None] * sh - ph + np.arange(kh)[None, :] * dh).astype(np.int64)
+        cols = (np.arange(wo)[:, None] * sw - pw + np.arange(kw)[None, :] * dw).astype(np.int64)
+        vr, vc = (rows >= 0) & (rows < h), (cols >= 0) & (cols < w)
+    valid = vr[:, None, :, None] & vc[None, :, None, :]
+    return valid, rows, cols
+
+
+def _pool(s: Struct, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
+          params: dict[str, Any]) -> Gathered:
+    c, h, w = in_shape
+    _, ho, wo = out_shape
+    valid, rows, cols = _windows(h, w, ho, wo, params)
+    pos = rows[:, None, :, None] * w + cols[None, :, None, :]  # (ho, wo, kh, kw)
+    per_pos = valid.reshape(ho * wo, -1).sum(1)
+    flat = pos[valid]  # element offsets within one channel, grouped by output position
+    elem = (np.arange(c, dtype=np.int64)[:, None] * (h * w) + flat[None, :]).ravel()
+    counts = np.tile(per_pos, c)
+    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    if isinstance(s, Ident):
+        return _gathered(ptr, elem + s.base)
+    nodes, owner = _expand(elem, s)
+    owner_elem = np.repeat(np.arange(len(counts), dtype=np.int64), counts)[owner]
+    new_ptr = np.concatenate([[0], np.cumsum(np.bincount(owner_elem, minlength=len(counts)))])
+    return _gathered(new_ptr.astype(np.int64), nodes)
+
+
+def _union(a: Struct, b: Struct) -> Gathered:
+    n = a.size
+    elem = np.arange(n, dtype=np.int64)
+    na, oa = _expand(elem, a)
+    nb, ob = _expand(elem, b)
+    owner = np.concatenate([oa, ob])
+    order = np.argsort(owner, kind="stable")
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=n))]).astype(np.int64)
+    return _gathered(ptr, np.concatenate([na, nb])[order])
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning: which ops create partitions, which merge, where skip edges go
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class _PartPlan:
+    name: str
+    kind: NodeKind
+    shape: tuple[int, int, int]
+    level: int  # newest partition feeding the op that created it
+    alive: bool = True
+
+
+@dataclass
+class _Plan:
+    parts: list[_PartPlan]
+    target: dict[int, int] = field(default_factory=dict)  # weighted op index -> partition
+    role: dict[int, str] = field(default_factory=dict)
+    add_mode: dict[int, tuple[str, int, int]] = field(default_factory=dict)  # op -> (mode, src, part)
+
+
+def _as_chw(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    if len(shape) == 3:
+        return (shape[0], shape[1], shape[2])
+    return (int(np.prod(shape)), 1, 1)
+
+
+def _plan(trace: Trace, input_kind: NodeKind = NodeKind.INPUT) -> _Plan:
+    root = trace.root
+    consumers = Counter(root(v) for op in trace.ops for v in op.inputs)
+    plan = _Plan(parts=[_PartPlan("input", input_kind, _as_chw(trace.shapes[0]), -1)])
+    part_of: dict[int, int] = {0: 0}  # root value -> partition (identity values only)
+    level: dict[int, int] = {0: 0}
+    fresh: set[int] = set()
+    for i, op in enumerate(trace.ops):
+        ins = [root(v) for v in op.inputs]
+        lv = max(level[v] for v in ins)
+        if op.kind in ("conv", "linear"):
+            p = len(plan.parts)
+            kind = NodeKind.CONV if op.kind == "conv" else NodeKind.NEURON
+            plan.parts.append(_PartPlan(op.params["name"], kind, _as_chw(trace.shapes[op.out]), lv))
+            plan.target[i], plan.role[i] = p, "main"
+            part_of[op.out], level[op.out] = p, p
+            fresh.add(p)
+        elif op.kind == "reshape":
+            level[op.out] = lv
+            if ins[0] in part_of:
+                part_of[op.out] = part_of[ins[0]]
+        elif op.kind == "pool":
+            level[op.out] = lv
+        elif op.kind == "add":
+            a, b = ins
+            absorb = [
+                v in part_of and part_of[v] in fresh and consumers[v] == 1 for v in (a, b)
+            ]
+            if absorb[0] and absorb[1]:
+                pa, pb = part_of[a], part_of[b]
+                main, short = (pa, pb) if plan.parts[pa].level >= plan.parts[pb].level else (pb, pa)
+                plan.parts[short].alive = False
+                for j, t in plan.target.items():
+                    if t == short:
+                        plan.target[j], plan.role[j] = main, "shortcut"
+                for j, (mode, src, t) in plan.add_mode.items():
+                    if t == short:
+                        plan.add_mode[j] = (mode, src, main)
+                plan.add_mode[i] = ("merge", -1, main)
+                part_of[op.out] = main
+            elif absorb[0] or absorb[1]:
+                dst_v, src_v = (a, b) if absorb[0] else (b, a)
+                plan.add_mode[i] = ("skip", src_v, part_of[dst_v])
+                part_of[op.out] = part_of[dst_v]
+            else:
+                plan.add_mode[i] = ("union", -1, -1)
+            level[op.out] = lv
+            if op.out in part_of:
+                fresh.add(part_of[op.out])
+        else:  # pragma: no cover - the tracer only emits the kinds above
+            raise UnsupportedLayer(op.module, op.kind)
+    return plan
+
+
+# ---------------------------------------------------------------------------------------------
+# Edge emission
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class _Emitter:
+    """A block of edges: counted first, then written into the preallocated arrays."""
+
+    count: int
+    fill: Any  # Callable[[slice-views], None]
+    dst_part: int
+    src_parts: frozenset[int]
+    may_duplicate: bool
+
+
+class _Builder:
+    def __init__(self, trace: Trace, weights: dict[int, np.ndarray], reference: bool) -> None:
+        self.trace, self.weights, self.reference = trace, weights, reference
+        self.plan = _plan(trace)
+        if reference:
+            self._reference_input()
+        alive = [i for i, p in enumerate(self.plan.parts) if p.alive]
+        self.index = {old: new for new, old in enumerate(alive)}
+        self.partitions = tuple(
+            Partition(self.plan.parts[i].name, self.plan.parts[i].kind, self.plan.parts[i].shape)
+            for i in alive
+        )
+        sizes = [p.size for p in self.partitions]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.n = int(self.offsets[-1])
+        self.structs: dict[int, Struct] = {}
+        self.emitters: list[_Emitter] = []
+        self.layers: list[LayerSpec] = []
+
+    # -- reference flavour: the first conv's padded input grid is the input partition ------------
+    def _reference_input(self) -> None:
+        first = [op for op in self.trace.ops if self.trace.root(op.inputs[0]) == 0]
+        if len(first) != 1 or first[0].kind != "conv":
+            raise ReferenceUnsupported(
+                "mge-reference needs a network whose input feeds exactly one Conv2d (as CONV-6, "
+                "ResNet-20/32 and WRN-28-2 do); use --encoding mge"
+            )
+        op = first[0]
+        c, h, w = _as_chw(self.trace.shapes[0])
+        p, k, s = self._square(op)
+        out = self.trace.shapes[op.out][1]
+        size = h + 2 * p
+        if (size - k) % s:
+            size = (out - 1) * s + k
+        self.plan.parts[0].shape = (c, size, size)
+        self.ref_input_pad = (size - h) // 2 if size - h >= 0 else 0
+
+    def _square(self, op: Op) -> tuple[int, int, int]:
+        prm = op.params
+        (kh, kw), (sh, sw), (ph, pw) = prm["weight_shape"][2:], prm["stride"], prm["padding"]
+        if kh != kw or sh != sw or ph != pw or prm["dilation"] != (1, 1) or prm["groups"] != 1:
+            raise ReferenceUnsupported(
+                f"layer {prm['name']!r}: the reference supports only square kernels, strides and "
+                "paddings, dilation 1 and groups 1 (MobileNetV2's code was never published); use "
+                "--encoding mge"
+            )
+        h, w = self.trace.shapes[op.inputs[0]][1:]
+        if h != w:
+            raise ReferenceUnsupported(f"layer {prm['name']!r}: non-square feature map {h}×{w}")
+        return int(ph), int(kh), int(sh)
+
+    # -- structures -----------------------------------------------------------------------------
+    def struct(self, v: int) -> Struct:
+        return self.structs[self.trace.root(v)]
+
+    def base(self, part: int) -> int:
+        return int(self.offsets[self.index[part]])
+
+    def run(self) -> Graph:
+        self.structs[0] = Ident(0, self.partitions[0].size)
+        for i, op in enumerate(self.trace.ops):
+            getattr(self, f"_op_{op.kind}")(i, op)
+        return self.assemble()
+
+    def _op_reshape(self, i: int, op: Op) -> None:
+        self.structs[op.out] = self.struct(op.inputs[0])
+
+    def _op_pool(self, i: int, op: Op) -> None:
+        in_shape, out_shape = self.trace.shapes[op.inputs[0]], self.trace.shapes[op.out]
+        if len(in_shape) != 3:
+            raise UnsupportedLayer(op.module, "pool", "pooling needs a (C, H, W) input")
+        if self.reference:
+            prm = op.params
+            h = in_shape[1]
+            ok = prm["mode"] == "global" or (
+                prm["mode"] == "window" and prm["padding"] == (0, 0)
+                and prm["dilation"] == (1, 1) and -(-h // prm["stride"][0]) == out_shape[1]
+            )
+            if not ok:
+                raise ReferenceUnsupported(
+                    f"pooling in {op.module or 'the model'!r} is not one the reference wires the "
+                    "same way (padding, dilation or partial windows); use --encoding mge"
+                )
+        self.structs[op.out] = _pool(self.struct(op.inputs[0]), in_shape, out_shape, op.params)
+
+    def _op_add(self, i: int, op: Op) -> None:
+        mode, src, part = self.plan.add_mode[i]
+        if mode == "union":
+            if self.reference:
+                raise ReferenceUnsupported(
+                    f"residual add in {op.module or 'the model'!r} joins two existing values; "
+                    "the reference cannot encode it; use --encoding mge"
+                )
+            a, b = (self.struct(v) for v in op.inputs)
+            self.structs[op.out] = _union(a, b)
+            return
+        self.structs[op.out] = Ident(self.base(part), self.partitions[self.index[part]].size)
+        if mode == "skip" and not self.reference:
+            self._emit_skip(self.struct(src), part)
+
+    def _emit_skip(self, s: Struct, part: int) -> None:
+        base = self.base(part)
+        elem = np.arange(s.size, dtype=np.int64)
+
+        def fill(src: Any, dst: Any, w: Any, k: Any) -> None:
+            nodes, owner = _expand(elem, s)
+            src[:] = nodes
+            dst[:] = base + owner
+            w[:] = 1.0
+            k[:] = EdgeKind.SKIP
+
+        count = s.size if isinstance(s, Ident) else len(s.nodes)
+        self._add_emitter(count, fill, part, s, s.overlapping if isinstance(s, Gathered) else False)
+
+    def _add_emitter(self, count: int, fill: Any, part: int, s: Struct, dup: bool) -> None:
+        if isinstance(s, Ident):
+            parts = frozenset({int(np.searchsorted(self.offsets, s.base, side="right") - 1)})
+        else:
+            uniq = np.unique(np.searchsorted(self.offsets, s.nodes, side="right") - 1)
+            parts = frozenset(int(x) for x in uniq)
+        self.emitters.append(_Emitter(count, fill, self.index[part], parts, dup))
+
+    def _weights(self, i: int) -> np.ndarray:
+        w = np.abs(self.weights[i])
+        return w.astype(np.float16).astype(np.float32) if self.reference else w
+
+    def _spec(self, i: int, op: Op, nnz: int) -> None:
+        prm = op.params
+        self.layers.append(LayerSpec(
+            name=prm["name"], op=op.kind, role=self.plan.role[i],
+            weight_shape=tuple(int(x) for x in prm["weight_shape"]),
+            in_shape=self.trace.shapes[op.inputs[0]], out_shape=self.trace.shapes[op.out],
+            stride=prm.get("stride", (1, 1)), padding=prm.get("padding", (0, 0)),
+            dilation=prm.get("dilation", (1, 1)), groups=prm.get("groups", 1), nnz=nnz,
+            partition=self.index[self.plan.target[i]],
+        ))
+
+    def _op_linear(self, i: int, op: Op) -> None:
+        w_full = self.weights[i]
+        o, f = np.nonzero(w_full)
+        self._spec(i, op, len(o))
+        s = self.struct(op.inputs[0])
+        part = self.plan.target[i]
+        dst_base = self.base(part)
+        if self.reference and isinstance(s, Ident):
+            dst_base = s.base + s.size  # positional concatenation onto the previous block
+        wv = self._weights(i)[o, f]
+        o64, f64 = o.astype(np.int64), f.astype(np.int64)
+
+        def fill(src: Any, dst: Any, w: Any, k: Any) -> None:
+            nodes, owner = _expand(f64, s)
+            src[:] = nodes
+            dst[:] = dst_base + o64[owner]
+            w[:] = wv[owner]
+            k[:] = EdgeKind.LINEAR
+
+        count = len(o) if isinstance(s, Ident) else int(s.counts[f64].sum())
+        self._add_emitter(count, fill, part, s, isinstance(s, Gathered) and s.overlapping)
+        self._set_output(op, part)
+
+    def _set_output(self, op: Op, part: int) -> None:
+        self.structs[op.out] = Ident(self.base(part), self.partitions[self.index[part]].size)
+
+    def _op_conv(self, i: int, op: Op) -> None:
+        prm = op.params
+        w_full = self.weights[i]
+        cout, cin_g, kh, kw = w_full.shape
+        groups = prm["groups"]
+        (sh, sw), (ph, pw), (dh, dw) = prm["stride"], prm["padding"], prm["dilation"]
+        cin, h, w = self.trace.shapes[op.inputs[0]]
+        _, ho, wo = self.trace.shapes[op.out]
+        s = self.struct(op.inputs[0])
+        part = self.plan.target[i]
+        role = self.plan.role[i]
+        dst_base = self.base(part)
+        grid_h, grid_w = h, w
+        if self.reference:
+            p, k, st = self._square(op)
+            if role == "shortcut":
+                if p:
+                    raise ReferenceUnsupported(
+                        f"shortcut {prm['name']!r} has padding {p}; the reference ignores it"
+                    )
+            elif isinstance(s, Ident) and s.base == 0:
+                grid_h = grid_w = self.partitions[0].shape[1]
+                ph = pw = 0
+            else:
+                size = h + 2 * p
+                if (size - k) % st:
+                    size = (ho - 1) * st + k
+                grid_h = grid_w = size - 2 * p
+                if isinstance(s, Ident):
+                    dst_base = s.base + cin * grid_h * grid_w
+        o, ci, ka, kb = (x.astype(np.int64) for x in np.nonzero(w_full))
+        self._spec(i, op, len(o))
+        c = (o // (cout // groups)) * cin_g + ci
+        wv = self._weights(i)[o, ci, ka, kb]
+        kind = EdgeKind.SHORTCUT if role == "shortcut" else EdgeKind.CONV
+        # valid output rows / cols for each kernel row / col
+        ys = [np.arange(ho)[(r >= 0) & (r < grid_h)]
+              for r in (np.arange(ho) * sh - ph + a * dh for a in range(kh))]
+        xs = [np.arange(wo)[(q >= 0) & (q < grid_w)]
+              for q in (np.arange(wo) * sw - pw + b * dw for b in range(kw))]
+        groups_ab = ka * kw + kb
+        order = np.argsort(groups_ab, kind="stable")
+        bounds = np.searchsorted(groups_ab[order], np.arange(kh * kw + 1))
+        per_tap = np.array([len(ys[a]) * len(xs[b]) for a in range(kh) for b in range(kw)])
+
+        def positions(a: int, b: int) -> tuple[I64, I64]:
+            y, x = ys[a], xs[b]
+            rel_src = ((y * sh - ph + a * dh)[:, None] * grid_w + (x * sw - pw + b * dw)[None, :])
+            rel_dst = y[:, None] * wo + x[None, :]
+            return rel_src.ravel().astype(np.int64), rel_dst.ravel().astype(np.int64)
+
+        plane_in, plane_out = grid_h * grid_w, ho * wo
+        if isinstance(s, Ident):
+            count = int(per_tap[groups_ab].sum())
+        else:
+            cnt = s.counts
+            if len(cnt) != cin * plane_in and not self.reference:
+                raise UnsupportedLayer(op.module, "conv2d", "input size mismatch")
+            count = 0
+            for g in range(kh * kw):
+                a, b = divmod(g, kw)
+                sel = order[bounds[g]:bounds[g + 1]]
+                if len(sel) == 0 or per_tap[g] == 0:
+                    continue
+                rel_src, _ = positions(a, b)
+                per_channel = cnt[(np.arange(cin)[:, None] * plane_in + rel_src[None, :])].sum(1)
+                count += int(per_channel[c[sel]].sum())
+
+        def fill(src: Any, dst: Any, w: Any, k: Any) -> None:
+            pos = 0
+            for g in range(kh * kw):
+                sel = order[bounds[g]:bounds[g + 1]]
+                if len(sel) == 0 or per_tap[g] == 0:
+                    continue
+                a, b = divmod(g, kw)
+                rel_src, rel_dst = positions(a, b)
+                m = len(sel) * len(rel_src)
+                if isinstance(s, Ident):
+                    sl = slice(pos, pos + m)
+                    np.add((s.base + c[sel] * plane_in)[:, None], rel_src[None, :],
+                           out=src[sl].reshape(len(sel), -1), casting="unsafe")
+                    np.add((dst_base + o[sel] * plane_out)[:, None], rel_dst[None, :],
+                           out=dst[sl].reshape(len(sel), -1), casting="unsafe")
+                    w[sl].reshape(len(sel), -1)[:] = wv[sel][:, None]
+                else:
+                    elem = ((c[sel] * plane_in)[:, None] + rel_src[None, :]).ravel()
+                    nodes, owner = _expand(elem, s)
+                    tgt = ((dst_base + o[sel] * plane_out)[:, None] + rel_dst[None, :]).ravel()
+                    m = len(nodes)
+                    sl = slice(pos, pos + m)
+                    src[sl] = nodes
+                    dst[sl] = tgt[owner]
+                    w[sl] = np.repeat(wv[sel], len(rel_src))[owner]
+                pos += m
+            k[:] = kind
+
+        self._add_emitter(count, fill, part, s, isinstance(s, Gathered) and s.overlapping)
+        self._set_output(op, part)
+
+    # -- assembly -------------------------------------------------------------------------------
+    def assemble(self) -> Graph:
+        total = sum(e.count for e in self.emitters)
+        idt = np.int32 if self.n < 2**31 - 1 else np.int64
+        src = np.empty(total, idt)
+        dst = np.empty(total, idt)
+        weight = np.empty(total, np.float32)
+        kind = np.empty(total, np.uint8)
+        pos = 0
+        for e in self.emitters:
+            sl = slice(pos, pos + e.count)
+            e.fill(src[sl], dst[sl], weight[sl], kind[sl])
+            pos += e.count
+        src, dst, weight, kind = self._dedup(src, dst, weight, kind)
+        return Graph(src=src, dst=dst, weight=weight, kind=kind, partitions=self.partitions,
+                     encoding="mge-reference" if self.reference else "mge",
+                     layers=tuple(self.layers))
+
+    def _dedup(self, src: Any, dst: Any, weight: Any, kind: Any) -> tuple[Any, Any, Any, Any]:
+        """Collapse repeated (src, dst) pairs where they can occur (see module docstring)."""
+        by_dst: dict[int, list[int]] = {}
+        for j, e in enumerate(self.emitters):
+            by_dst.setdefault(e.dst_part, []).append(j)
+        suspect: list[int] = []
+        for js in by_dst.values():
+            shared = any(
+                self.emitters[x].src_parts & self.emitters[y].src_parts
+                for n, x in enumerate(js) for y in js[n + 1:]
+            )
+            suspect += [j for j in js if shared or self.emitters[j].may_duplicate]
+        if not suspect or self.reference:
+            return src, dst, weight, kind
+        starts = np.concatenate([[0], np.cumsum([e.count for e in self.emitters])])
+        mask = np.zeros(len(src), bool)
+        for j in suspect:
+            mask[starts[j]:starts[j + 1]] = True
+        s, d, w, k = src[mask], dst[mask], weight[mask], kind[mask]
+        order = np.lexsort((d, s))
+        s, d, w, k = s[order], d[order], w[order], k[order]
+        first = np.concatenate([[True], (s[1:] != s[:-1]) | (d[1:] != d[:-1])])
+        group = np.cumsum(first) - 1
+        w_sum = np.bincount(group, weights=w).astype(np.float32)
+        k_min = np.full(int(group[-1]) + 1 if len(group) else 0, 255, np.uint8)
+        np.minimum.at(k_min, group, k)
+        keep = ~mask
+        return (np.concatenate([src[keep], s[first]]), np.concatenate([dst[keep], d[first]]),
+                np.concatenate([weight[keep], w_sum]), np.concatenate([kind[keep], k_min]))
+
+
+def build_mge(trace: Trace, weights: dict[int, np.ndarray], *, reference: bool = False) -> Graph:
+    """The MGE (``reference=False``) or the reference-identical graph of a traced network."""
+    return _Builder(trace, weights, reference).run()
