@@ -13,7 +13,9 @@ by it load unchanged:
   (``(1,16,1,1), (6,24,2,1), (6,32,3,2), (6,64,4,2), (6,96,3,1), (6,160,3,2), (6,320,1,1)``), inverted
   residual blocks (1×1 expand, 3×3 depthwise, 1×1 project), an identity skip on stride-1 blocks and a
   1×1 conv + BN projection skip on stride-1 blocks whose width changes, 1×1 conv to 1280, 4×4 average
-  pool, linear classifier. No reference code exists for it (the paper's was not published).
+  pool, linear classifier. The paper's MobileNetV2 code was not published; this variant's MGE has
+  1 675 786 nodes (``mge``), i.e. exactly the published 1 676 182 once the reference's 396 input
+  padding nodes are added, so it has the same layer structure as the network in the published table.
 """
 
 from __future__ import annotations
