@@ -17,15 +17,15 @@ import tracemalloc
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
 
-from mgedb.checkpoint import prunable_layers  # noqa: E402
-from mgedb.encode.mge import build_mge  # noqa: E402
-from mgedb.encode.trace import trace_model  # noqa: E402
-from mgedb.models import build_model  # noqa: E402
+from mgedb.checkpoint import prunable_layers
+from mgedb.encode.mge import build_mge
+from mgedb.encode.trace import trace_model
+from mgedb.models import build_model
 
 
 def er_masks(model: torch.nn.Module, sparsity: float, seed: int = 0) -> None:

@@ -4,9 +4,10 @@ Accepted formats:
 
 * a plain state dict whose pruned weights are exactly zero (the reference format), read with
   ``torch.load(weights_only=True)``; the mask of a layer is ``weight != 0``;
-* ``torch.nn.utils.prune`` state (``<layer>.weight_orig`` + ``<layer>.weight_mask``): the mask is the
-  explicit one and the weight is ``weight_orig * weight_mask``;
-* a dict with a ``state_dict`` (and optional ``masks`` / ``meta``) as written by :func:`save_checkpoint`;
+* ``torch.nn.utils.prune`` state (``<layer>.weight_orig`` + ``<layer>.weight_mask``): the mask is
+  the explicit one and the weight is ``weight_orig * weight_mask``;
+* a dict with a ``state_dict`` (and optional ``masks`` / ``meta``) as written by
+  :func:`save_checkpoint`;
 * a full pickled ``nn.Module`` — only with ``allow_pickle=True``, because unpickling runs code.
 
 Every problem is a :class:`CheckpointError` naming the file, the key and the expected shape.
@@ -17,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mgedb.errors import CheckpointError
+from mgedb.errors import CheckpointError, UnknownModel
 from mgedb.models import build_model
 
 __all__ = ["LoadedCheckpoint", "file_digest", "load_checkpoint", "prunable_layers",
@@ -57,26 +57,50 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def _first_line(e: BaseException) -> str:
+    """``Type: first line of the message`` (some errors, e.g. a bare EOFError, have no message)."""
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
+
+
+def _looks_like_torch_file(path: Path) -> bool:
+    """A zip archive (``torch.save``'s format) or a pickle stream (its legacy format)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    return head.startswith(b"PK") or head.startswith(b"\x80")
+
+
+def _not_readable(path: Path) -> CheckpointError:
+    return CheckpointError(
+        f"{path}: not a readable torch checkpoint (neither a zip archive nor a pickle stream); "
+        "expected a file written by torch.save(model.state_dict(), path): re-save the checkpoint"
+    )
+
+
 def _read(path: Path, allow_pickle: bool) -> Any:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: empty file (0 bytes), not a checkpoint; re-save the "
+                              "checkpoint with torch.save(model.state_dict(), path)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        if not _looks_like_torch_file(path):
+            raise _not_readable(path) from None
         if not allow_pickle:
             raise CheckpointError(
-                f"{path}: not a plain state dict (it holds pickled objects: {str(e).splitlines()[0]}"
-                "); re-run with --allow-pickle only if you trust the file, since unpickling runs code"
+                f"{path}: not a plain state dict (it holds pickled objects: {_first_line(e)}); "
+                "re-run with --allow-pickle only if you trust the file, since unpickling runs code"
             ) from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
+    except Exception as e:  # torch.load on damaged bytes fails in many ways (EOF, zip, index, …)
         raise CheckpointError(
-            f"{path}: unreadable checkpoint ({type(e).__name__}: {str(e).splitlines()[0]}); "
-            "expected a torch.save'd state dict"
+            f"{path}: unreadable checkpoint ({_first_line(e)}); expected a torch.save'd state dict"
         ) from None
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # unpickling arbitrary objects can fail in any way
-        raise CheckpointError(f"{path}: cannot unpickle ({type(e).__name__}: {e})") from None
+        raise CheckpointError(f"{path}: cannot unpickle ({_first_line(e)})") from None
 
 
 def _state_dict(obj: Any, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -107,7 +131,10 @@ def load_checkpoint(path: str | Path, model_name: str, *, classes: int = 10,
     """Load ``path`` into a fresh zoo model ``model_name`` and derive the masks."""
     path = Path(path)
     sd, meta = _state_dict(_read(path, allow_pickle), path)
-    model = build_model(model_name, classes)
+    try:
+        model = build_model(model_name, classes)
+    except UnknownModel as e:
+        raise UnknownModel(f"{e} (loading {path})") from None
     layers = prunable_layers(model)
 
     explicit: dict[str, torch.Tensor] = {}
@@ -115,8 +142,16 @@ def load_checkpoint(path: str | Path, model_name: str, *, classes: int = 10,
         orig, mask = f"{name}.weight_orig", f"{name}.weight_mask"
         if mask in sd:
             m = sd.pop(mask)
+            if not isinstance(m, torch.Tensor):
+                raise CheckpointError(f"{path}: key {mask!r} is not a tensor; expected a 0/1 mask")
             if orig in sd:
-                sd[f"{name}.weight"] = sd.pop(orig) * m
+                w = sd.pop(orig)
+                if tuple(m.shape) != tuple(w.shape):
+                    raise CheckpointError(
+                        f"{path}: mask {mask} has shape {list(m.shape)}, expected "
+                        f"{list(w.shape)} (the shape of {orig})"
+                    )
+                sd[f"{name}.weight"] = w * m
             explicit[name] = m
     expected = model.state_dict()
     missing = [k for k in expected if k not in sd]

@@ -77,3 +77,27 @@ class DataError(MgedbError):
 
 class PredictorError(MgedbError):
     """A saved predictor does not match the features it is asked to score."""
+
+
+class PruningError(MgedbError):
+    """A pruning request that cannot be met (bad sparsity, unknown pruner, unusable scores)."""
+
+
+class UnknownNetwork(MgedbError):
+    """A network key that is not in the store."""
+
+
+class QueryError(MgedbError):
+    """The database rejected a query (syntax, semantics or a runtime error)."""
+
+
+class QueryTimeout(QueryError):
+    """A query ran longer than its time limit and was stopped."""
+
+
+class UnknownMetric(MgedbError):
+    """A metric name that is not in the registry (``mgedb.metrics.registry``)."""
+
+
+class MetricError(MgedbError):
+    """A metric cannot be computed on this graph (e.g. the eigensolver did not converge)."""

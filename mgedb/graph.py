@@ -2,8 +2,9 @@
 
 Node ids are partition-major, then channel, row, col: partition ``b`` holds the ids
 ``offsets[b] … offsets[b + 1] - 1`` and node ``(c, r, q)`` of a partition of shape ``(C, H, W)`` is
-``offsets[b] + c·H·W + r·W + q``. Edges are COO arrays (``src``, ``dst``, ``weight`` = |w| as float32,
-``kind`` = :class:`EdgeKind`) in construction order; :meth:`Graph.sorted` gives the (src, dst) order.
+``offsets[b] + c·H·W + r·W + q``. Edges are COO arrays (``src``, ``dst``, ``weight`` = |w| as
+float32, ``kind`` = :class:`EdgeKind`) in construction order; :meth:`Graph.sorted` gives the
+(src, dst) order.
 
 This module is pure NumPy: no torch, no database.
 """
@@ -102,8 +103,23 @@ class LayerSpec:
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> LayerSpec:
-        tuples = ("weight_shape", "in_shape", "out_shape", "stride", "padding", "dilation")
-        return LayerSpec(**{k: tuple(v) if k in tuples else v for k, v in d.items()})
+        """The inverse of ``dataclasses.asdict`` (JSON lists back to tuples)."""
+
+        def ints(k: str) -> tuple[int, ...]:
+            return tuple(int(x) for x in d[k])
+
+        def pair(k: str, default: tuple[int, int]) -> tuple[int, int]:
+            a, b = (int(x) for x in d.get(k, default))
+            return (a, b)
+
+        return LayerSpec(
+            name=str(d["name"]), op=str(d["op"]), role=str(d["role"]),
+            weight_shape=ints("weight_shape"), in_shape=ints("in_shape"),
+            out_shape=ints("out_shape"), stride=pair("stride", (1, 1)),
+            padding=pair("padding", (0, 0)), dilation=pair("dilation", (1, 1)),
+            groups=int(d.get("groups", 1)), nnz=int(d.get("nnz", 0)),
+            partition=int(d.get("partition", -1)),
+        )
 
 
 def _id_dtype(n: int) -> type[np.integer[Any]]:
@@ -143,7 +159,7 @@ class Graph:
         partitions: Sequence[Partition] | None = None,
         meta: dict[str, Any] | None = None,
     ) -> Graph:
-        """A graph from plain edge arrays and the partition sizes (shapes unknown → ``(size, 1, 1)``)."""
+        """A graph from edge arrays and partition sizes (shapes unknown → ``(size, 1, 1)``)."""
         dims = [int(d) for d in dimension]
         if partitions is None:
             partitions = [
@@ -240,7 +256,8 @@ class Graph:
         ps, pt = self.partition_of(self.src), self.partition_of(self.dst)
         nb = len(self.partitions)
         counts = np.bincount(ps * nb + pt, minlength=nb * nb).reshape(nb, nb)
-        return {(int(a), int(b)): int(counts[a, b]) for a, b in zip(*np.nonzero(counts), strict=True)}
+        rows, cols = np.nonzero(counts)
+        return {(int(a), int(b)): int(counts[a, b]) for a, b in zip(rows, cols, strict=True)}
 
     def edge_counts_by_kind(self) -> dict[str, int]:
         counts = np.bincount(self.kind, minlength=len(EdgeKind))
@@ -294,7 +311,7 @@ class GraphSet:
         }
 
 
-# -- one-file persistence ---------------------------------------------------------------------------
+# -- one-file persistence ------------------------------------------------------------------------
 def _header(g: Graph) -> dict[str, Any]:
     return {
         "encoding": g.encoding,
@@ -345,23 +362,31 @@ def load_graph(path: str | Path) -> Graph | GraphSet:
     """Read what :func:`save_graph` wrote."""
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as z:
+        # np.load is given our own handle, closed even when NpzFile fails on a damaged zip
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             if "header" not in z.files:
                 raise GraphFileError(
                     f"{path}: not an mgedb graph file (no header); write one with `mgedb encode`"
                 )
             header = json.loads(bytes(z["header"]).decode())
-            if header.get("format") != FORMAT:
-                raise GraphFileError(f"{path}: unknown graph format {header.get('format')!r}")
+            if not isinstance(header, dict) or header.get("format") != FORMAT:
+                fmt = header.get("format") if isinstance(header, dict) else None
+                raise GraphFileError(f"{path}: unknown graph format {fmt!r}")
             graphs = tuple(
                 _from_header(h, {k: z[f"g{i}.{k}"] for k in ("src", "dst", "weight", "kind")})
                 for i, h in enumerate(header["graphs"])
             )
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as e:
+            if header["set"]:
+                return GraphSet(graphs=graphs, encoding=header["encoding"], meta=header["meta"])
+            return graphs[0]
+    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+            zipfile.BadZipFile) as e:  # json.JSONDecodeError and UnicodeDecodeError: ValueError
         raise GraphFileError(
-            f"{path}: cannot read graph file ({type(e).__name__}: {e}); re-create it with "
-            "`mgedb encode`"
+            f"{path}: cannot read graph file ({type(e).__name__}: {_first_line(e)}); re-create it "
+            "with `mgedb encode`"
         ) from None
-    if header["set"]:
-        return GraphSet(graphs=graphs, encoding=header["encoding"], meta=header["meta"])
-    return graphs[0]
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else "no detail"

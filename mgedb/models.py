@@ -1,4 +1,4 @@
-"""The model zoo: CIFAR-size (3×32×32) networks with the reference implementation's module structure.
+"""The model zoo: CIFAR-size (3×32×32) networks with the reference implementation's modules.
 
 State-dict keys equal those of the reference models (eliacunegatti/mge-snn), so checkpoints written
 by it load unchanged:
@@ -8,14 +8,15 @@ by it load unchanged:
 * ``resnet20`` / ``resnet32`` — He et al.'s CIFAR ResNets in the akamaster code base, option-B
   (1×1 conv + BN) projection shortcuts, functional ``F.avg_pool2d`` global pool.
 * ``wrn28_2`` — WRN-28-2, pre-activation blocks with ``convShortcut`` where channels change.
-* ``mobilenet_v2`` — the widely used CIFAR MobileNetV2 (kuangliu/pytorch-cifar): stem 3×3 conv with
-  stride 1 and 32 channels, the ImageNet block table with the first two strides set to 1
-  (``(1,16,1,1), (6,24,2,1), (6,32,3,2), (6,64,4,2), (6,96,3,1), (6,160,3,2), (6,320,1,1)``), inverted
-  residual blocks (1×1 expand, 3×3 depthwise, 1×1 project), an identity skip on stride-1 blocks and a
-  1×1 conv + BN projection skip on stride-1 blocks whose width changes, 1×1 conv to 1280, 4×4 average
-  pool, linear classifier. The paper's MobileNetV2 code was not published; this variant's MGE has
-  1 675 786 nodes (``mge``), i.e. exactly the published 1 676 182 once the reference's 396 input
-  padding nodes are added, so it has the same layer structure as the network in the published table.
+* ``mobilenet_v2`` — the widely used CIFAR MobileNetV2 (kuangliu/pytorch-cifar): stem 3×3 conv
+  with stride 1 and 32 channels, the ImageNet block table with the first two strides set to 1
+  (``(1,16,1,1), (6,24,2,1), (6,32,3,2), (6,64,4,2), (6,96,3,1), (6,160,3,2), (6,320,1,1)``),
+  inverted residual blocks (1×1 expand, 3×3 depthwise, 1×1 project), an identity skip on stride-1
+  blocks and a 1×1 conv + BN projection skip on stride-1 blocks whose width changes, 1×1 conv to
+  1280, 4×4 average pool, linear classifier. The paper's MobileNetV2 code was not published; this
+  variant's MGE has 1 675 786 nodes (``mge``), i.e. exactly the published 1 676 182 once the
+  reference's 396 input padding nodes are added, so it has the same layer structure as the
+  network in the published table.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from torch import nn
 
 from mgedb.errors import UnknownModel
 
-__all__ = ["MODELS", "REFERENCE_NAMES", "build_model", "init_weights"]
+__all__ = ["MODELS", "REFERENCE_NAMES", "build_model", "canonical_name", "init_weights",
+           "seeded_model"]
 
 
 class Conv6(nn.Module):
@@ -242,15 +244,33 @@ REFERENCE_NAMES = {
 }
 
 
-def build_model(name: str, classes: int = 10) -> nn.Module:
-    """A fresh zoo model, initialised like the reference (Kaiming-normal weights, zero biases)."""
+def canonical_name(name: str) -> str:
+    """The zoo key (``resnet20`` …) for any accepted spelling (``Resnet-20``, ``resnet-20``)."""
     key = name.lower().replace("-", "_")
     aliases = {v.lower().replace("-", "_"): k for k, v in REFERENCE_NAMES.items()}
     key = aliases.get(key, key)
     if key not in MODELS:
-        raise UnknownModel(
-            f"unknown model {name!r}; choose one of: {', '.join(MODELS)}"
-        )
+        raise UnknownModel(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+    return key
+
+
+def seeded_model(name: str, classes: int, seed: int) -> tuple[nn.Module, torch.Generator]:
+    """A zoo model initialised under ``seed`` and a generator continuing that random stream.
+
+    The global RNG is left as it was. The stream is the one the reference uses (seed, build the
+    model, initialise it, then prune), so the reference ER variant reproduces its masks exactly.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = build_model(name, classes)
+        gen = torch.Generator()
+        gen.set_state(torch.get_rng_state())
+    return net, gen
+
+
+def build_model(name: str, classes: int = 10) -> nn.Module:
+    """A fresh zoo model, initialised like the reference (Kaiming-normal weights, zero biases)."""
+    key = canonical_name(name)
     if classes < 1:
         raise UnknownModel(f"--classes must be ≥ 1, got {classes}")
     model = MODELS[key](classes)

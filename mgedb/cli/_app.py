@@ -23,7 +23,8 @@ class _Group(TyperGroup):
 
 app = typer.Typer(
     cls=_Group,
-    help="mgedb: multipartite graph encodings of sparse networks, their topometrics, in a graph DB.",
+    help="mgedb: multipartite graph encodings of sparse networks, their topometrics, in a "
+         "graph DB.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

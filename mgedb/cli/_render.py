@@ -53,7 +53,8 @@ def _cell(v: Any) -> str:
 
 def render(rows: Sequence[Mapping[str, Any]], fmt: Format | str, *, title: str | None = None,
            single: bool = False) -> None:
-    """Print rows: a rich table, JSON (one object when ``single`` and one row, else a list) or CSV."""
+    """Print rows: a rich table, JSON (one object when ``single`` and one row, else a list) or
+    CSV."""
     fmt = Format(fmt)
     rows = [_plain(r) for r in rows]
     if fmt is Format.json:

@@ -1,4 +1,4 @@
-"""Commands: ``encode`` (checkpoint → graph file), ``info`` (summary of a graph file), ``export``."""
+"""Commands: ``encode`` (checkpoint → graph file), ``info`` (a graph file's summary), ``export``."""
 
 from __future__ import annotations
 
@@ -27,8 +27,9 @@ ModelOpt = typer.Option(..., "--model", "-m",
                         help="Zoo model: conv6, resnet20, resnet32, wrn28_2, mobilenet_v2.")
 ClassesOpt = typer.Option(10, "--classes", help="Number of classes of the classifier.")
 EncodingOpt = typer.Option(Encoding.mge, "--encoding", "-e", help="Graph encoding.")
-PickleOpt = typer.Option(False, "--allow-pickle",
-                         help="Accept a full pickled model (unpickling runs code: trusted files only).")
+PickleOpt = typer.Option(
+    False, "--allow-pickle",
+    help="Accept a full pickled model (unpickling runs code: trusted files only).")
 
 
 def _print_summary(value: Graph | GraphSet, fmt: Format, title: str) -> None:
@@ -88,9 +89,10 @@ def export_arrays(value: Graph | GraphSet) -> dict[str, Any]:
     """
     graphs = value.graphs if isinstance(value, GraphSet) else (value,)
     node_base = np.cumsum([0] + [g.n_nodes for g in graphs])
+    bases = list(zip(graphs, node_base[:-1], strict=True))
     arrays: dict[str, Any] = {
-        "src": np.concatenate([g.src.astype(np.int64) + b for g, b in zip(graphs, node_base)]),
-        "dst": np.concatenate([g.dst.astype(np.int64) + b for g, b in zip(graphs, node_base)]),
+        "src": np.concatenate([g.src.astype(np.int64) + b for g, b in bases]),
+        "dst": np.concatenate([g.dst.astype(np.int64) + b for g, b in bases]),
         "weight": np.concatenate([g.weight for g in graphs]).astype(np.float32),
         "kind": np.concatenate([g.kind for g in graphs]),
         "dimension": np.concatenate([g.dimension for g in graphs]).astype(np.int64),
@@ -103,7 +105,8 @@ def export_arrays(value: Graph | GraphSet) -> dict[str, Any]:
 @app.command()
 def export(
     graph_file: Path = typer.Argument(..., help="Graph file written by `mgedb encode`."),
-    edges: Path = typer.Option(..., "--edges", help="Output .npz with src, dst, weight, dimension."),
+    edges: Path = typer.Option(..., "--edges",
+                               help="Output .npz with src, dst, weight, dimension."),
 ) -> None:
     """Export the edge list for other tools (node ids partition-major, then channel, row, col)."""
     value = load_graph(graph_file)

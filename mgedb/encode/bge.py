@@ -1,8 +1,8 @@
-"""Per-layer bipartite graph encodings (BGEs) of the weighted layers: ``rolled`` and ``rolled-channel``.
+"""Per-layer bipartite graph encodings (BGEs) of the weighted layers: rolled, rolled-channel.
 
-* ``rolled`` (Hoang et al., ICLR 2023): a conv weight ``(Cout, Cin/g, kh, kw)`` is one bipartite graph
-  with a left node per ``(ci, a, b)`` fan-in entry (id ``ci·kh·kw + a·kw + b``) and a right node per
-  output channel; edge ``(ci, a, b) → co`` iff ``W[co, ci, a, b] ≠ 0``, weight ``|w|``.
+* ``rolled`` (Hoang et al., ICLR 2023): a conv weight ``(Cout, Cin/g, kh, kw)`` is one bipartite
+  graph with a left node per ``(ci, a, b)`` fan-in entry (id ``ci·kh·kw + a·kw + b``) and a right
+  node per output channel; edge ``(ci, a, b) → co`` iff ``W[co, ci, a, b] ≠ 0``, weight ``|w|``.
 * ``rolled-channel`` (Prabhu et al., ECCV 2018): a left node per input channel and a right node per
   output channel; edge ``ci → co`` iff the kernel ``W[co, ci]`` has a nonzero, weight = its L2 norm.
   For grouped convs the left node is the real input channel of the group.

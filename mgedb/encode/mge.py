@@ -79,7 +79,7 @@ def _gathered(ptr: I64, nodes: I64) -> Gathered:
 
 
 def _expand(elem: I64, s: Struct) -> tuple[I64, I64]:
-    """For each entry of ``elem``: the node ids it stands for, and the entry index each came from."""
+    """For each entry of ``elem``: the node ids it stands for and the entry index each came from."""
     if isinstance(s, Ident):
         return elem + s.base, np.arange(len(elem), dtype=np.int64)
     counts = s.counts[elem]
@@ -118,7 +118,10 @@ def _windows(h: int, w: int, ho: int, wo: int, params: dict[str, Any]
 def _pool(s: Struct, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
           params: dict[str, Any]) -> Gathered:
     c, h, w = in_shape
-    _, ho, wo = out_shape
+    if params["mode"] == "global":  # (C, 1, 1) with keepdim, (C,) without: one unit per channel
+        ho = wo = 1
+    else:
+        _, ho, wo = out_shape
     valid, rows, cols = _windows(h, w, ho, wo, params)
     pos = rows[:, None, :, None] * w + cols[None, :, None, :]  # (ho, wo, kh, kw)
     per_pos = valid.reshape(ho * wo, -1).sum(1)
@@ -162,7 +165,8 @@ class _Plan:
     parts: list[_PartPlan]
     target: dict[int, int] = field(default_factory=dict)  # weighted op index -> partition
     role: dict[int, str] = field(default_factory=dict)
-    add_mode: dict[int, tuple[str, int, int]] = field(default_factory=dict)  # op -> (mode, src, part)
+    #: op -> (mode, src, part)
+    add_mode: dict[int, tuple[str, int, int]] = field(default_factory=dict)
 
 
 def _as_chw(shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -267,7 +271,7 @@ class _Builder:
                 "ResNet-20/32 and WRN-28-2 do); use --encoding mge"
             )
         op = first[0]
-        c, h, w = _as_chw(self.trace.shapes[0])
+        c, h, _ = _as_chw(self.trace.shapes[0])
         p, k, s = self._square(op)
         out = self.trace.shapes[op.out][1]
         size = h + 2 * p

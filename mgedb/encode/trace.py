@@ -171,7 +171,14 @@ class _Tracer(TorchFunctionMode):
         if not ins:
             return out
         name = resolve_name(func) or getattr(func, "__name__", repr(func))
-        result = out[0] if isinstance(out, tuple) and name in MAX_POOL | ADAPTIVE_POOL else out
+        pooled = name in MAX_POOL | ADAPTIVE_POOL
+        if isinstance(out, tuple | list) and not pooled and any(True for _ in _tensors(out)):
+            raise UnsupportedLayer(
+                self.where, name, "it returns several tensors (like chunk, split, unbind, "
+                "max/min with dim=, sort, topk, LSTM/GRU), which the graph cannot encode; rewrite "
+                "the forward without it"
+            )
+        result = out[0] if isinstance(out, tuple) and pooled else out
         if not isinstance(result, torch.Tensor):
             return out  # size(), dim(), shape, …
         self.record(name, args, kwargs, ins, result)
@@ -183,10 +190,8 @@ class _Tracer(TorchFunctionMode):
         if name in ELEMENTWISE or (name in SCALAR_OPS and len(ins) == 1):
             if tuple(out.shape) != tuple(first_t.shape):
                 raise UnsupportedLayer(self.where, name, "element-wise op changed the shape")
-            if id(out) == id(first_t):
-                v = self.new_value_replacing(out)
-            else:
-                v = self.new_value(out)
+            v = (self.new_value_replacing(out) if id(out) == id(first_t)
+                 else self.new_value(out))
             self.alias[v] = first
             return
         if name in CONV:
@@ -195,7 +200,8 @@ class _Tracer(TorchFunctionMode):
             stride = _pair(_arg(args, kwargs, 3, "stride", 1))
             padding_arg = _arg(args, kwargs, 4, "padding", 0)
             if isinstance(padding_arg, str):
-                raise UnsupportedLayer(self.where, name, f"string padding {padding_arg!r}; use ints")
+                raise UnsupportedLayer(self.where, name,
+                                       f"string padding {padding_arg!r}; use ints")
             params = {
                 "weight_shape": tuple(w.shape), "stride": stride, "padding": _pair(padding_arg),
                 "dilation": _pair(_arg(args, kwargs, 5, "dilation", 1)), "groups": groups,
@@ -280,7 +286,7 @@ class _Tracer(TorchFunctionMode):
 
 def trace_model(model: nn.Module, input_shape: tuple[int, int, int] = (3, 32, 32)
                 ) -> tuple[Trace, dict[int, np.ndarray]]:
-    """Run ``model`` once (eval mode, no grad) and return its trace and each weighted op's weight."""
+    """Run ``model`` once (eval mode, no grad): its trace and each weighted op's weight."""
     tracer = _Tracer(model)
     handles = []
     for m in model.modules():
