@@ -1,0 +1,150 @@
+"""Benchmark of the MGE metric suite against the reference's cost profile (reference spec §9).
+
+    python bench/metrics.py [--cases r20-0.9,c6-0.9,r20-fix,c6-fix] [--encoding mge-reference]
+
+For every case the graph is built in this process (``mgedb.encode`` on a zoo model with Bernoulli
+ER masks — the reference's ER variant — or the fixture edge lists), written to a temporary file, and
+the metrics are computed in a fresh child process so that its peak RSS is the metric engine's own
+(graph arrays included, model and torch excluded). Prints seconds per step (``[…]`` = building a
+shared view) and the reference's published timings. Not a test: timings depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO.parent / "shared" / "fixtures" / "reference"
+
+#: Reference topometrics wall time and peak RSS of the whole process (spec §9, 2-core machine).
+REFERENCE = {
+    "r20-0.9": (28.9, 3.6), "c6-0.9": (327.0, 9.7), "r20-fix": (6.5, 1.15), "c6-fix": (31.0, 2.5),
+}
+CASES = {
+    "r20-0.9": ("resnet20", 0.9), "c6-0.9": ("conv6", 0.9),
+    "r20-fix": ("Resnet-20", None), "c6-fix": ("CONV-6", None),
+}
+
+
+def build_graph(case: str, encoding: str) -> Any:
+    """The graph of one bench case."""
+    from mgedb.graph import Graph
+
+    model_name, sparsity = CASES[case]
+    if sparsity is None:
+        d = np.load(FIXTURES / f"{model_name}-er-0.98-seed0.npz")
+        return Graph.from_edges(d["src"], d["dst"], d["weight"], d["dimension"],
+                                encoding="mge-reference")
+    try:
+        from mgedb.encode import encode_model
+        from mgedb.models import build_model
+        from mgedb.prune import prune
+    except ImportError:
+        return random_layered(model_name, encoding)
+    model = build_model(model_name, classes=10)
+    masks = prune(model, "er", sparsity, seed=0, er_variant="reference")
+    return encode_model(model, encoding=encoding, masks=masks)  # mge-reference: float16 |w|
+
+
+def random_layered(model_name: str, encoding: str) -> Any:
+    """A random layered graph with the reference MGE's partition sizes and edge count."""
+    from mgedb.graph import Graph
+
+    dims, m = {
+        "resnet20": ([3468, *[16384] * 7, *[8192] * 6, *[4096] * 6, 10], 6_375_459),
+        "conv6": ([3468, 65536, 65536, 32768, 32768, 16384, 16384, 256, 256, 10], 19_003_061),
+    }[model_name]
+    rng = np.random.default_rng(0)
+    off = np.concatenate([[0], np.cumsum(dims)])
+    per = m // (len(dims) - 1)
+    src, dst = [], []
+    for b in range(len(dims) - 1):
+        src.append(rng.integers(off[b], off[b + 1], per))
+        dst.append(rng.integers(off[b + 1], off[b + 2], per))
+    s, t = np.concatenate(src), np.concatenate(dst)
+    key = np.unique(s.astype(np.int64) * off[-1] + t)
+    s, t = key // off[-1], key % off[-1]
+    w = np.abs(rng.normal(0, 0.1, len(s))).astype(np.float16)
+    return Graph.from_edges(s, t, w, dims, encoding=encoding)
+
+
+def child(path: str, seed: int) -> None:
+    """Compute the suite on one saved graph; print JSON (timings, total, peak RSS, values)."""
+    import igraph  # noqa: F401  (import time is not the engine's: the reference had it loaded)
+
+    from mgedb.graph import load_graph
+    from mgedb.metrics import compute_mge_metrics
+
+    g = load_graph(path)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    timings: dict[str, float] = {}
+    t0, c0 = time.perf_counter(), time.process_time()
+    values = compute_mge_metrics(g, seed=seed, timings=timings)  # type: ignore[arg-type]
+    total, cpu = time.perf_counter() - t0, time.process_time() - c0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"total": total, "cpu": cpu, "timings": timings, "peak_kib": peak,
+                      "loaded_kib": base, "values": values}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", default="r20-fix,r20-0.9,c6-fix,c6-0.9")
+    ap.add_argument("--encoding", default="mge-reference", choices=["mge", "mge-reference"])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child, args.seed)
+        return
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for case in args.cases.split(","):
+            from mgedb.graph import save_graph
+
+            g = build_graph(case, args.encoding)
+            path = Path(tmp) / f"{case}.npz"
+            save_graph(path, g)
+            n, m = g.n_nodes, g.n_edges
+            del g
+            out = subprocess.run([sys.executable, __file__, "--child", str(path), "--seed",
+                                  str(args.seed)], check=True, capture_output=True, text=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            r.update(n=n, m=m)
+            results[case] = r
+            path.unlink()
+    print_table(results)
+
+
+def print_table(results: dict[str, dict[str, Any]]) -> None:
+    """Steps × cases, then totals, speed-up and peak memory."""
+    cases = list(results)
+    steps: list[str] = []
+    for r in results.values():
+        steps += [s for s in r["timings"] if s not in steps]
+    w = 14
+    print(f"{'step (s)':24s}" + "".join(f"{c:>{w}s}" for c in cases))
+    print(f"{'edges':24s}" + "".join(f"{results[c]['m']:>{w},d}" for c in cases))
+    for s in steps:
+        print(f"{s:24s}" + "".join(f"{results[c]['timings'].get(s, 0.0):>{w}.2f}" for c in cases))
+    print(f"{'TOTAL (wall)':24s}" + "".join(f"{results[c]['total']:>{w}.2f}" for c in cases))
+    print(f"{'TOTAL (cpu)':24s}" + "".join(f"{results[c]['cpu']:>{w}.2f}" for c in cases))
+    print(f"{'reference (s)':24s}" + "".join(f"{REFERENCE[c][0]:>{w}.1f}" for c in cases))
+    print(f"{'speed-up':24s}" + "".join(
+        f"{REFERENCE[c][0] / results[c]['total']:>{w - 1}.1f}x" for c in cases))
+    print(f"{'peak RSS (GiB)':24s}" + "".join(
+        f"{results[c]['peak_kib'] / 2**20:>{w}.2f}" for c in cases))
+    print(f"{'reference peak (GiB)':24s}" + "".join(f"{REFERENCE[c][1]:>{w}.1f}" for c in cases))
+
+
+if __name__ == "__main__":
+    main()
