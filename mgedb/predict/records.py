@@ -1,0 +1,170 @@
+"""The one record schema shared by published networks and networks measured by mgedb.
+
+A *record table* is a :class:`pandas.DataFrame` with one row per trained sparse network and the
+columns :data:`RECORD_COLUMNS`, in that order. A *layer table* holds one row per (network, encoding,
+layer) with the columns :data:`LAYER_COLUMNS`. Both are what ``GraphStore.write_records`` stores and
+``GraphStore.read_records`` returns; docs/predict.md documents every column.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mgedb.errors import DataError
+
+__all__ = [
+    "BGE_METRICS",
+    "DST_PRUNERS",
+    "LAYER_COLUMNS",
+    "MGE_METRICS",
+    "MGE_STRUCTURAL",
+    "MGE_WEIGHTED",
+    "MODELS",
+    "PAI_PRUNERS",
+    "RAMANUJAN_METRICS",
+    "RECORD_COLUMNS",
+    "SOURCES",
+    "empty_layers",
+    "empty_records",
+    "make_key",
+    "record_from_metrics",
+    "validate_layers",
+    "validate_records",
+]
+
+#: Published architecture names (the ``model`` column).
+MODELS = ("CONV-6", "Resnet-20", "Resnet-32", "Wide-Resnet-28-2", "MobileNetV2")
+#: Pruning-at-initialisation algorithms (ranked by ``mgedb predict``), in the published order.
+PAI_PRUNERS = ("grasp", "er", "erk", "prospr", "synflow", "uniform", "snip")
+#: Dynamic-sparse-training algorithms of the published table.
+DST_PRUNERS = ("snfs", "itop", "rigl", "dsr")
+SOURCES = ("published", "mgedb")
+
+#: The 16 MGE topometrics, under the published (normalised) column names, in the published order.
+MGE_METRICS = (
+    "sink_nodes", "source_nodes", "disc_nodes", "r-out", "r-in", "2-hop_nei", "cut-edges", "motif",
+    "no_connected_components", "mean_connected_components", "avg_node_strength", "1-hop_nei",
+    "cut-nodes", "k-core", "spectral_gap", "spectral_radius",
+)
+#: The MGE topometrics that depend on the trained weights (the rest depend on the mask only).
+MGE_WEIGHTED = ("avg_node_strength", "spectral_gap", "spectral_radius")
+#: The 13 mask-only MGE topometrics.
+MGE_STRUCTURAL = tuple(m for m in MGE_METRICS if m not in MGE_WEIGHTED)
+
+#: The 10 per-layer topometrics of the rolled / rolled-channel BGEs (raw, un-normalised).
+BGE_METRICS = (
+    "cut-edges", "cut-nodes", "motif", "1-hop_nei", "avg_node_strength", "k-core",
+    "no_connected_components", "mean_connected_components", "spectral_gap", "spectral_radius",
+)
+#: Per-layer Ramanujan metrics of the rolled BGE (published ``ramanunjan_results``).
+RAMANUJAN_METRICS = ("iterative_spectral_gap", "iterative_degree_bound", "degree_bound")
+
+RECORD_COLUMNS = (
+    "key", "source", "model", "dataset", "pruner", "sparsity", "seed", "accuracy",
+    "dense_accuracy", "nodes", "edges", *MGE_METRICS,
+)
+LAYER_COLUMNS = (
+    "key", "encoding", "layer_id", "layer_name", "density", *BGE_METRICS, *RAMANUJAN_METRICS,
+)
+LAYER_ENCODINGS = ("rolled", "rolled-channel")
+
+_STR = ("key", "source", "model", "dataset", "pruner")
+_INT = ("seed",)
+_LAYER_STR = ("key", "encoding", "layer_name")
+_LAYER_INT = ("layer_id",)
+
+
+def make_key(source: str, model: str, dataset: str, pruner: str, sparsity: float,
+             seed: int) -> str:
+    """The canonical network key, e.g. ``published/Resnet-20/CIFAR-10/snip/0.9/0``."""
+    return f"{source}/{model}/{dataset}/{pruner}/{float(sparsity):g}/{int(seed)}"
+
+
+def empty_records() -> pd.DataFrame:
+    """A record table with no rows and the right dtypes."""
+    return validate_records(pd.DataFrame({c: [] for c in RECORD_COLUMNS}), "empty")
+
+
+def empty_layers() -> pd.DataFrame:
+    """A layer table with no rows and the right dtypes."""
+    return validate_layers(pd.DataFrame({c: [] for c in LAYER_COLUMNS}), "empty")
+
+
+def _coerce(df: pd.DataFrame, what: str, str_cols: tuple[str, ...],
+            int_cols: tuple[str, ...], columns: tuple[str, ...]) -> pd.DataFrame:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataError(f"{what}: missing column(s) {', '.join(missing)}; expected {list(columns)}")
+    out = df.loc[:, list(columns)].copy()
+    for c in columns:
+        if c in str_cols:
+            if out[c].isna().any():
+                raise DataError(f"{what}: column {c!r} has empty values; it must be text")
+            out[c] = out[c].astype(str)
+            continue
+        try:
+            num = pd.to_numeric(out[c], errors="raise")
+        except (ValueError, TypeError):
+            raise DataError(f"{what}: column {c!r} must be numeric") from None
+        if c in int_cols:
+            if num.isna().any() or not np.all(np.mod(num.to_numpy(dtype=float), 1) == 0):
+                raise DataError(f"{what}: column {c!r} must hold integers")
+            out[c] = num.astype("int64")
+        else:
+            out[c] = num.astype("float64")
+    return out.reset_index(drop=True)
+
+
+def validate_records(df: pd.DataFrame, what: str = "records") -> pd.DataFrame:
+    """Check and coerce a record table (columns, dtypes, sources, unique keys); returns a copy."""
+    out = _coerce(df, what, _STR, _INT, RECORD_COLUMNS)
+    bad = sorted(set(out["source"]) - set(SOURCES))
+    if bad:
+        raise DataError(f"{what}: column 'source' has {bad}; allowed: {list(SOURCES)}")
+    dup = out["key"][out["key"].duplicated()]
+    if len(dup):
+        raise DataError(f"{what}: column 'key' is not unique (e.g. {dup.iloc[0]!r})")
+    return out
+
+
+def validate_layers(df: pd.DataFrame, what: str = "layers") -> pd.DataFrame:
+    """Check and coerce a layer table; returns a copy."""
+    out = _coerce(df, what, _LAYER_STR, _LAYER_INT, LAYER_COLUMNS)
+    bad = sorted(set(out["encoding"]) - set(LAYER_ENCODINGS))
+    if bad:
+        raise DataError(f"{what}: column 'encoding' has {bad}; allowed: {list(LAYER_ENCODINGS)}")
+    dup = out.duplicated(["key", "encoding", "layer_id"])
+    if dup.any():
+        r = out[dup].iloc[0]
+        raise DataError(f"{what}: duplicated layer row (key={r['key']!r}, encoding="
+                        f"{r['encoding']!r}, layer_id={r['layer_id']})")
+    return out
+
+
+def record_from_metrics(metrics: Mapping[str, Any], *, model: str, dataset: str, pruner: str,
+                        sparsity: float, seed: int, accuracy: float = math.nan,
+                        dense_accuracy: float = math.nan, nodes: float = math.nan,
+                        edges: float = math.nan, key: str | None = None,
+                        source: str = "mgedb") -> pd.DataFrame:
+    """A one-row record table from normalised topometrics (``mgedb.metrics.normalise`` output).
+
+    Metrics absent from ``metrics`` are NaN; ``nodes``/``edges`` default to ``metrics['nodes']`` /
+    ``metrics['edges']`` when present.
+    """
+    row: dict[str, Any] = {
+        "key": key or make_key(source, model, dataset, pruner, sparsity, seed),
+        "source": source, "model": model, "dataset": dataset, "pruner": pruner,
+        "sparsity": sparsity, "seed": seed, "accuracy": accuracy,
+        "dense_accuracy": dense_accuracy,
+        "nodes": metrics.get("nodes", nodes) if math.isnan(nodes) else nodes,
+        "edges": metrics.get("edges", edges) if math.isnan(edges) else edges,
+    }
+    for m in MGE_METRICS:
+        v = metrics.get(m, math.nan)
+        row[m] = math.nan if v is None else float(v)
+    return validate_records(pd.DataFrame([row]), f"network {row['key']}")
