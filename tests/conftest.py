@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 # One BLAS/OpenMP thread per process: the suite runs on 2 shared cores, where oversubscribed
 # thread pools (torch, OpenBLAS, ARPACK) cost more than they save. Set before torch is imported.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+# Hypothesis keeps its caches outside the tree.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY",
+                      os.path.join(tempfile.gettempdir(), "mgedb-hypothesis"))
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# No example database in the tree: every run draws afresh (failures print their seed to reproduce).
+settings.register_profile("mgedb", database=None)
+settings.load_profile("mgedb")
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -45,3 +54,25 @@ def reference_dir() -> Path:
         pytest.skip(f"reference fixtures not found at {path} (they live in ../shared beside "
                     "the repo)")
     return path
+
+
+# -- Bolt-compatible stand-in (ArcadeDB), not Neo4j: tests/arcadedb_server.py ------------------
+import contextlib  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from typing import Any  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def arcadedb_server() -> Iterator[Any]:
+    """An in-process ArcadeDB server with the Bolt plugin (a Bolt-compatible stand-in, not Neo4j)
+    on a free 127.0.0.1 port, with a random password, a fresh temporary root and the database
+    created; stopped and deleted at the end of the session, also when tests fail. Skips, with the
+    reason, where the arcadedb-embedded wheel or its JVM cannot start."""
+    from arcadedb_server import LABEL, ArcadeUnavailable, arcadedb_bolt_server
+
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(arcadedb_bolt_server())
+        except ArcadeUnavailable as e:
+            pytest.skip(f"{LABEL}: the in-process ArcadeDB server cannot start here ({e})")
+        yield server

@@ -1,0 +1,5 @@
+// Number of bridges (cut-edges) of a projected network.
+// params: $graph
+// returns: value
+CALL gds.bridges.stream($graph) YIELD from
+RETURN count(from) AS value

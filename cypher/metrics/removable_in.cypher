@@ -1,0 +1,7 @@
+// Removable incoming connections: the out-edges of source nodes with idx > $above.
+// mge: $above = input size - 1; mge-reference: $above = input size (the reference's bound).
+// params: $key, $above
+// returns: value
+MATCH (u:Unit {network: $key})-[r:W]->()
+WHERE u.idx > $above AND NOT EXISTS { MATCH ()-[:W]->(u) }
+RETURN count(r) AS value

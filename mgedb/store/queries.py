@@ -1,0 +1,259 @@
+"""The registry of Cypher query files shipped in :mod:`mgedb.cypher`.
+
+Every query lives in its own ``.cypher`` file under ``cypher/`` (the package ``mgedb.cypher``),
+named by intent (``metrics/sink_nodes``). A file opens with ``//`` header lines::
+
+    // Nodes with in-edges but no out-edges, below an id bound, minus an offset.
+    // params: $key, $below, $offset
+    // returns: value
+    // mode: read
+
+``params`` lists every ``$name`` the body uses (``none`` when there are none) and ``mode`` is
+``read`` (default), ``write`` or ``schema``. Files under ``cypher/kuzu/`` are Kùzu-dialect overrides
+of the file with the same name outside it (or Kùzu-only queries); files under ``cypher/gds/`` call
+Neo4j Graph Data Science procedures. A broken file fails at load time with :class:`QueryFileError`
+naming it; an unknown name is :class:`UnknownQuery` and wrong parameters are
+:class:`QueryParameterError`, both raised before any database is touched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from typing import Any
+
+from mgedb.errors import QueryFileError, QueryParameterError, UnknownQuery
+
+__all__ = ["DIALECTS", "Query", "QueryRegistry", "cypher_parameters", "registry",
+           "split_statements", "strip_comments_and_strings"]
+
+#: ``neo4j`` reads the portable files (and ``gds/``); ``kuzu`` prefers ``kuzu/<name>`` overrides.
+DIALECTS = ("neo4j", "kuzu")
+MODES = ("read", "write", "schema")
+_KUZU = "kuzu/"
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_HEADER = re.compile(r"^//\s*(params|returns|mode)\s*:\s*(.*?)\s*$", re.IGNORECASE)
+# one alternation: comments and quoted strings/identifiers, scanned left to right
+_LEXEME = re.compile(
+    r"//[^\n]*|/\*.*?\*/|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`", re.DOTALL
+)
+
+
+def strip_comments_and_strings(text: str) -> str:
+    """The text with comments removed and string literals / quoted names blanked."""
+
+    def repl(m: re.Match[str]) -> str:
+        s = m.group(0)
+        if s.startswith(("//", "/*")):
+            return " "
+        return s[0] + s[-1]
+
+    return _LEXEME.sub(repl, text)
+
+
+def cypher_parameters(text: str) -> frozenset[str]:
+    """The ``$names`` a Cypher text uses, ignoring comments and string literals."""
+    return frozenset(_PARAM.findall(strip_comments_and_strings(text)))
+
+
+def split_statements(text: str) -> tuple[str, ...]:
+    """The ``;``-separated statements of a text, ignoring ``;`` inside strings and comments."""
+    return _statements(text)
+
+
+@dataclass(frozen=True)
+class Query:
+    """One query file: its name, dialect, statements and declared interface."""
+
+    name: str  # e.g. "metrics/sink_nodes" (no dialect prefix)
+    dialect: str  # "neo4j" (portable or GDS) or "kuzu"
+    path: str  # relative to the cypher package, e.g. "kuzu/metrics/sink_nodes.cypher"
+    text: str  # the file's text, header included
+    statements: tuple[str, ...]
+    params: frozenset[str]
+    returns: tuple[str, ...]
+    mode: str
+    description: str
+
+    @property
+    def body(self) -> str:
+        """The single statement of the query (files with several are schema scripts)."""
+        if len(self.statements) != 1:
+            raise QueryFileError(f"{self.path}: has {len(self.statements)} statements; run them "
+                                 "one by one through `statements`")
+        return self.statements[0]
+
+    @property
+    def gds(self) -> bool:
+        return self.name.startswith("gds/")
+
+
+def _parse(path: str, text: str) -> Query:
+    rel = path[:-len(".cypher")]
+    dialect = "kuzu" if rel.startswith(_KUZU) else "neo4j"
+    name = rel[len(_KUZU):] if dialect == "kuzu" else rel
+    header: dict[str, str] = {}
+    description: list[str] = []
+    for line in text.splitlines():
+        s = line.strip()
+        if not s:
+            continue
+        if not s.startswith("//"):
+            break
+        m = _HEADER.match(s)
+        if m:
+            header[m.group(1).lower()] = m.group(2)
+        else:
+            description.append(s[2:].strip())
+    if "params" not in header or "returns" not in header:
+        raise QueryFileError(f"{path}: missing `// params:` or `// returns:` header line; "
+                             "start the file with both (use `none` when empty)")
+    declared_raw = header["params"]
+    declared: set[str] = set()
+    if declared_raw.lower() != "none":
+        for tok in (t.strip() for t in declared_raw.split(",")):
+            if not re.fullmatch(r"\$[A-Za-z_][A-Za-z0-9_]*", tok):
+                raise QueryFileError(f"{path}: bad parameter {tok!r} in `// params:`; write "
+                                     "`$name, $other`")
+            declared.add(tok[1:])
+    returns_raw = header["returns"]
+    returns = () if returns_raw.lower() == "none" else tuple(
+        r.strip() for r in returns_raw.split(",") if r.strip())
+    mode = header.get("mode", "read").lower()
+    if mode not in MODES:
+        raise QueryFileError(f"{path}: unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    statements = _statements(text)
+    if not statements:
+        raise QueryFileError(f"{path}: no query body after the header")
+    used = cypher_parameters(text)
+    if used != declared:
+        undeclared = sorted(used - declared)
+        unused = sorted(declared - used)
+        parts = []
+        if undeclared:
+            parts.append("uses undeclared " + ", ".join(f"${p}" for p in undeclared))
+        if unused:
+            parts.append("declares unused " + ", ".join(f"${p}" for p in unused))
+        raise QueryFileError(f"{path}: {'; '.join(parts)}; make `// params:` list exactly the "
+                             "parameters of the body")
+    return Query(name=name, dialect=dialect, path=path, text=text, statements=statements,
+                 params=frozenset(declared), returns=returns, mode=mode,
+                 description=" ".join(description))
+
+
+def _statements(text: str) -> tuple[str, ...]:
+    """Split on ``;`` outside comments/strings; keep the original text of every statement."""
+    out: list[str] = []
+    start = 0
+    pos = 0
+    for m in _LEXEME.finditer(text):
+        out_chunk = text[pos:m.start()]
+        for i, ch in enumerate(out_chunk):
+            if ch == ";":
+                out.append(text[start:pos + i])
+                start = pos + i + 1
+        pos = m.end()
+    for i, ch in enumerate(text[pos:]):
+        if ch == ";":
+            out.append(text[start:pos + i])
+            start = pos + i + 1
+    out.append(text[start:])
+    cleaned = []
+    for s in out:
+        if strip_comments_and_strings(s).strip():
+            cleaned.append(_drop_comment_lines(s))
+    return tuple(cleaned)
+
+
+def _drop_comment_lines(s: str) -> str:
+    lines = [ln for ln in s.strip().splitlines() if not ln.strip().startswith("//")]
+    return "\n".join(lines).strip()
+
+
+def _walk(root: Traversable, prefix: str = "") -> Iterator[tuple[str, Traversable]]:
+    for entry in sorted(root.iterdir(), key=lambda e: e.name):
+        if entry.is_dir():
+            if entry.name.startswith(("_", ".")):
+                continue
+            yield from _walk(entry, f"{prefix}{entry.name}/")
+        elif entry.name.endswith(".cypher"):
+            yield f"{prefix}{entry.name}", entry
+
+
+class QueryRegistry:
+    """All query files of a directory tree (by default the installed ``mgedb.cypher`` package)."""
+
+    def __init__(self, root: Traversable | None = None) -> None:
+        self.root = root if root is not None else files("mgedb.cypher")
+        self._queries: dict[tuple[str, str], Query] = {}
+        for path, entry in _walk(self.root):
+            try:
+                text = entry.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as e:
+                raise QueryFileError(f"{path}: cannot read ({e})") from None
+            q = _parse(path, text)
+            self._queries[(q.dialect, q.name)] = q
+
+    def __iter__(self) -> Iterator[Query]:
+        return iter(self._queries.values())
+
+    def __len__(self) -> int:
+        return len(self._queries)
+
+    def names(self, dialect: str = "neo4j") -> list[str]:
+        """The query names visible in a dialect."""
+        self._check_dialect(dialect)
+        own = {n for d, n in self._queries if d == dialect}
+        if dialect == "kuzu":
+            own |= {n for d, n in self._queries if d == "neo4j" and not n.startswith("gds/")}
+        return sorted(own)
+
+    def get(self, name: str, dialect: str = "neo4j") -> Query:
+        """The query ``name`` as the given backend dialect runs it."""
+        self._check_dialect(dialect)
+        if dialect == "kuzu":
+            q = self._queries.get(("kuzu", name))
+            if q is not None:
+                return q
+            if name.startswith("gds/"):
+                raise UnknownQuery(f"query {name!r} needs Neo4j GDS; the embedded store has no "
+                                   "GDS procedures (use --store neo4j)")
+        q = self._queries.get(("neo4j", name))
+        if q is None:
+            known = ", ".join(self.names(dialect))
+            raise UnknownQuery(f"no query named {name!r} for {dialect}; known: {known}")
+        return q
+
+    def bind(self, name: str, params: Mapping[str, Any] | None = None,
+             dialect: str = "neo4j") -> tuple[Query, dict[str, Any]]:
+        """The query and its parameters, checked against the declared ``// params:``."""
+        q = self.get(name, dialect)
+        given = dict(params or {})
+        missing = sorted(q.params - given.keys())
+        extra = sorted(given.keys() - q.params)
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append("missing " + ", ".join(f"${p}" for p in missing))
+            if extra:
+                parts.append("unexpected " + ", ".join(f"${p}" for p in extra))
+            declared = ", ".join(f"${p}" for p in sorted(q.params)) or "none"
+            raise QueryParameterError(f"query {name!r} ({q.path}): {'; '.join(parts)}; it takes "
+                                      f"{declared}")
+        return q, given
+
+    @staticmethod
+    def _check_dialect(dialect: str) -> None:
+        if dialect not in DIALECTS:
+            raise UnknownQuery(f"unknown Cypher dialect {dialect!r}; use one of "
+                               f"{', '.join(DIALECTS)}")
+
+
+@cache
+def registry() -> QueryRegistry:
+    """The registry of the installed query files (loaded once)."""
+    return QueryRegistry()
