@@ -1,0 +1,147 @@
+"""Command ``study``: the main job, from a zoo model to a ranked, explained verdict on pruners."""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from mgedb.cli._app import app
+from mgedb.cli._render import Format, err_console, progress, render
+from mgedb.cli.prune import DatasetName
+from mgedb.errors import MgedbError
+
+
+class StudyEncoding(str, Enum):
+    mge_reference = "mge-reference"
+    mge = "mge"
+
+
+class StudyEngine(str, Enum):
+    array = "array"
+    both = "both"
+
+
+_STAGE_LABEL = {"prune": "prune", "train": "train", "measure": "encode · measure · store",
+                "score": "score", "report": "report"}
+
+
+def _floats(text: str, what: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise MgedbError(f"{what}: {text!r} is not a comma-separated list of numbers "
+                         "(e.g. 0.9,0.98)") from None
+
+
+def _ints(text: str, what: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise MgedbError(f"{what}: {text!r} is not a comma-separated list of integers "
+                         "(e.g. 0,1,2)") from None
+
+
+@app.command("study")
+def study_cmd(
+    model: str = typer.Option("resnet20", "--model", "-m",
+                              help="Zoo model: conv6, resnet20, resnet32, wrn28_2, mobilenet_v2."),
+    pruners: str | None = typer.Option(
+        None, "--pruners", "-p",
+        help="Comma-separated pruners (default: uniform,er,erk,snip,grasp,synflow,prospr)."),
+    sparsities: str | None = typer.Option(
+        None, "--sparsities", "-s", help="Comma-separated global sparsities (default: 0.9,0.98)."),
+    seeds: str = typer.Option("0", "--seeds", help="Comma-separated seeds."),
+    quick: bool = typer.Option(
+        False, "--quick",
+        help="Quick preset (< 2 min): uniform, erk, snip, synflow at sparsity 0.98 on 512 "
+             "synthetic images; explicit --pruners/--sparsities override it."),
+    out: Path = typer.Option(Path("mgedb-study"), "--out", "-o",
+                             help="Report folder (checkpoints, tables, figures, report.md)."),
+    db: Path | None = typer.Option(None, "--db", envvar="MGEDB_DB",
+                                   help="Directory of the embedded store (default: user data "
+                                        "dir)."),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir",
+        help="Dataset directory (torchvision layout) for snip/grasp/prospr and training; "
+             "default: built-in synthetic images."),
+    dataset: DatasetName = typer.Option(DatasetName.cifar10, "--dataset",
+                                        help="Dataset: class count and training recipe."),
+    encoding: StudyEncoding = typer.Option(
+        StudyEncoding.mge_reference, "--encoding", "-e",
+        help="mge-reference (like for like with the predictor's published training data) or "
+             "mge (the corrected graph)."),
+    engine: StudyEngine = typer.Option(
+        StudyEngine.array, "--engine",
+        help="array, or both: also compute every metric in the database and compare."),
+    train_epochs: int = typer.Option(
+        0, "--train-epochs", min=0,
+        help="Also train dense and pruned networks for N epochs on CPU and compare the predicted "
+             "with the true drop (Kendall τ)."),
+    synthetic_samples: int | None = typer.Option(
+        None, "--synthetic-samples", min=2, help="Synthetic training images (default: 2000)."),
+) -> None:
+    """Prune a model with each pruner, encode and store every network, compute its topometrics,
+    predict its accuracy drop and rank the pruners per sparsity; write a report folder.
+
+    Re-running the same command resumes: finished checkpoints, training runs and stored networks
+    are reused. Every network stays queryable (`mgedb ls`, `mgedb query`).
+    """
+    from mgedb.study import ALL_PRUNERS, QUICK, StudyConfig, run_study
+
+    opts: dict[str, Any] = dict(QUICK) if quick else {}
+    if pruners is not None:
+        opts["pruners"] = tuple(p.strip() for p in pruners.split(",") if p.strip())
+    if sparsities is not None:
+        opts["sparsities"] = _floats(sparsities, "--sparsities")
+    if synthetic_samples is not None:
+        opts["synthetic_samples"] = synthetic_samples
+    opts.setdefault("pruners", ALL_PRUNERS)
+    cfg = StudyConfig(out=out, model=model, seeds=_ints(seeds, "--seeds"), db=db,
+                      data_dir=data_dir, dataset=dataset.value, encoding=encoding.value,
+                      engine=engine.value,
+                      train_epochs=train_epochs, **opts)
+
+    bar = progress(transient=False)
+    tasks: dict[str, Any] = {}
+
+    def update(stage: str, done: int, total: int, detail: str) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(_STAGE_LABEL.get(stage, stage), total=total)
+        bar.update(tasks[stage], completed=done, total=total,
+                   description=f"{_STAGE_LABEL.get(stage, stage)} {detail}".rstrip())
+
+    try:
+        with bar:
+            result = run_study(cfg, progress=update)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]: nothing half-written is marked complete; run "
+                          "the same command again to resume")
+        raise typer.Exit(130) from None
+
+    from mgedb.report import format_top
+
+    for s in result.sparsities:
+        rows = []
+        for r in result.ranking_at(s).to_dict("records"):
+            row = {"rank": r["rank"], "pruner": r["pruner"],
+                   "predicted drop %": round(100 * r["predicted_drop"], 2),
+                   "top topometrics": format_top(r["top_metrics"])}
+            if not math.isnan(r["true_drop"]):
+                row["true drop %"] = round(100 * r["true_drop"], 2)
+            rows.append(row)
+        tau = result.tau.get(s, math.nan)
+        title = f"{cfg.model} · sparsity {s:g}" + (
+            f" · Kendall τ (predicted vs true) {tau:.2f}" if not math.isnan(tau) else "")
+        render(rows, Format.table, title=title)
+    reused = sum(n.reused for n in result.networks)
+    times = " · ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
+    err_console.print(f"time per stage: {times}")
+    err_console.print(f"{len(result.networks)} networks ({reused} reused) in {result.store}; "
+                      f"report: {result.report}")
+    if result.mismatches:
+        err_console.print("[red]engines disagree[/]:\n  " + "\n  ".join(result.mismatches))
+        raise typer.Exit(1)
