@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mgedb.metrics.registry import METRICS, published_order, spec
+from mgedb.predict.report import markdown_table, pyplot
 
 if TYPE_CHECKING:
     from mgedb.study import StudyResult
@@ -37,31 +38,8 @@ def format_top(top: list[tuple[str, float]]) -> str:
                      for c, v in top)
 
 
-def _fmt(v: Any, digits: int = 3) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "—"
-    if isinstance(v, float | np.floating):
-        return f"{v:.{digits}f}"
-    return str(v)
-
-
 def _md(df: pd.DataFrame, digits: int = 3) -> str:
-    head = "| " + " | ".join(str(c) for c in df.columns) + " |"
-    sep = "|" + "|".join("---" for _ in df.columns) + "|"
-    rows = ["| " + " | ".join(_fmt(v, digits) for v in r) + " |"
-            for r in df.itertuples(index=False, name=None)]
-    return "\n".join([head, sep, *rows])
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 9,
-                         "figure.dpi": 120})
-    return plt
+    return markdown_table(df, digits, index=False)
 
 
 def _pruner_order(result: StudyResult) -> list[str]:
@@ -70,7 +48,7 @@ def _pruner_order(result: StudyResult) -> list[str]:
 
 
 def _drop_plot(result: StudyResult, path: Path) -> None:
-    plt = _plt()
+    plt = pyplot()
     table = result.table()
     pruners = _pruner_order(result)
     sparsities = sorted(table["sparsity"].unique())
@@ -105,7 +83,7 @@ def _drop_plot(result: StudyResult, path: Path) -> None:
 
 
 def _profile_plot(result: StudyResult, path: Path) -> None:
-    plt = _plt()
+    plt = pyplot()
     from mgedb.metrics import normalise
 
     rows = []
@@ -148,7 +126,7 @@ def _profile_plot(result: StudyResult, path: Path) -> None:
 
 
 def _attribution_plot(result: StudyResult, path: Path) -> None:
-    plt = _plt()
+    plt = pyplot()
     sparsities = sorted({n.run.sparsity for n in result.networks})
     pruners = _pruner_order(result)
     frames = {}

@@ -359,10 +359,12 @@ def _measure_one(cfg: StudyConfig, store: GraphStore, run: Run, path: Path, clas
                  meta: Mapping[str, Any], labels: tuple[float, float] | None,
                  timings: dict[str, float]) -> tuple[str, dict[str, float], bool, list[str]]:
     from mgedb.checkpoint import file_digest
+    from mgedb.metrics.registry import INTEGER_METRICS
     from mgedb.store import compare_engines, network_key
 
     key = network_key(cfg.model, file_digest(path), cfg.encoding, cfg.flavour)
-    metrics = store.get_metrics(key) if store.has_network(key) else {}
+    metrics = {m: int(v) if m in INTEGER_METRICS and math.isfinite(v) else v
+               for m, v in (store.get_metrics(key) if store.has_network(key) else {}).items()}
     reused = bool(metrics)
     if not reused:
         if store.has_network(key):  # complete but without metrics: an older, partial study

@@ -6,7 +6,7 @@ import hashlib
 import io
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,15 +22,6 @@ from mgedb.encode import encode_checkpoint
 from mgedb.errors import CheckpointError, UnknownModel
 from mgedb.graph import GraphSet
 from mgedb.models import build_model
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny batch-1 convs: 2 OpenMP threads on a busy 2-core box run ~100× slower than 1."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def sparse_resnet20(seed: int = 0, density: float = 0.1) -> nn.Module:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +14,6 @@ from typer.testing import CliRunner
 from mgedb.cli import app
 from mgedb.graph import ENCODINGS, Graph, GraphSet, load_graph
 from mgedb.models import build_model
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny batch-1 convs: 2 OpenMP threads on a busy 2-core box run ~100× slower than 1."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 TAG = "Resnet-20-er-0.98-seed0"
 runner = CliRunner()

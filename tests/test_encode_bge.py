@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,15 +12,6 @@ from torch import nn
 from mgedb.encode import encode_checkpoint, encode_model
 from mgedb.graph import EdgeKind, Graph, GraphSet, NodeKind
 from mgedb.models import build_model
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny batch-1 convs: 2 OpenMP threads on a busy 2-core box run ~100× slower than 1."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def bge(model: nn.Module, encoding: str, shape: tuple[int, int, int] = (3, 32, 32)) -> GraphSet:

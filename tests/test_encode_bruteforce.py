@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -21,22 +21,13 @@ import pytest
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
+from nets import Fn
 from scipy.sparse.csgraph import breadth_first_order
 from torch import nn
 
 from mgedb.encode import encode_model
 from mgedb.graph import EdgeKind, Graph, NodeKind
 from mgedb.models import build_model
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny batch-1 convs: 2 OpenMP threads on a busy 2-core box run ~100× slower than 1."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 CONV, LINEAR, SHORTCUT, SKIP = (int(k) for k in EdgeKind)
 Edges = dict[tuple[int, int], list[tuple[float, int]]]  # (src, dst) -> [(|w|, kind), …]
@@ -258,19 +249,6 @@ def out_hw(model: nn.Module, input_shape: tuple[int, int, int], module: str = ""
     return tuple(seen["o"].shape[2:4])  # type: ignore[return-value]
 
 
-class Seq(nn.Module):
-    """Runs ``fn(self, x)``: tiny nets without a class per case."""
-
-    def __init__(self, fn: Callable[..., torch.Tensor], **mods: nn.Module) -> None:
-        super().__init__()
-        self.fn = fn
-        for k, v in mods.items():
-            self.add_module(k, v)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fn(self, x)
-
-
 def npw(m: nn.Module) -> np.ndarray:
     return m.weight.detach().numpy()
 
@@ -311,7 +289,7 @@ SINGLE_CONVS = {
 def test_single_conv_exact_edges(case: str) -> None:
     shape, kw = SINGLE_CONVS[case]
     conv = nn.Conv2d(**kw)
-    net = positive_masked(Seq(lambda s, x: s.conv(x), conv=conv), seed=len(case),
+    net = positive_masked(Fn(lambda s, x: s.conv(x), conv=conv), seed=len(case),
                           bias=kw.get("bias", True))
     g = check_reach(net, shape)
     ho, wo = out_hw(net, shape, "conv")
@@ -333,7 +311,7 @@ def test_signed_weights_give_abs_and_bias_is_ignored() -> None:
     with torch.no_grad():
         conv.weight.mul_(torch.rand_like(conv.weight) < 0.6)
         conv.bias.fill_(5.0)
-    g = encode_model(Seq(lambda s, x: s.conv(x), conv=conv), input_shape=(2, 4, 5))
+    g = encode_model(Fn(lambda s, x: s.conv(x), conv=conv), input_shape=(2, 4, 5))
     assert isinstance(g, Graph)
     assert (npw(conv) < 0).any()
     expected: Edges = defaultdict(list)
@@ -367,9 +345,9 @@ POOLS: dict[str, tuple[tuple[int, int, int], Callable[..., Any], Callable[..., A
 }
 
 
-def _pool_net(pool: Callable[..., Any], conv: nn.Module) -> Seq:
+def _pool_net(pool: Callable[..., Any], conv: nn.Module) -> Fn:
     mods = {"pool": pool} if isinstance(pool, nn.Module) else {}
-    return Seq(lambda s, x: s.conv(s.pool(x) if mods else pool(x)), conv=conv, **mods)
+    return Fn(lambda s, x: s.conv(s.pool(x) if mods else pool(x)), conv=conv, **mods)
 
 
 @pytest.mark.parametrize("case", list(POOLS))
@@ -404,7 +382,7 @@ def test_flatten_then_linear_keeps_chw_order(flatten: str) -> None:
         "reshape": lambda s, x: x.reshape(-1, 24),
     }[flatten]
     lin = nn.Linear(24, 5)
-    net = positive_masked(Seq(lambda s, x: s.fc(fl(s, x)), fc=lin, flat=nn.Flatten()), seed=2)
+    net = positive_masked(Fn(lambda s, x: s.fc(fl(s, x)), fc=lin, flat=nn.Flatten()), seed=2)
     g = check_reach(net, shape)
     assert [p.shape for p in g.partitions] == [shape, (5, 1, 1)]
     assert g.partitions[1].kind == NodeKind.NEURON
@@ -429,7 +407,7 @@ def test_pool_flatten_linear_exact_edges(pool: str) -> None:
     }[pool]
     m = members()
     lin = nn.Linear(len(m), 3)
-    net = positive_masked(Seq(lambda s, x: s.fc(torch.flatten(fn(x), 1)), fc=lin), seed=4)
+    net = positive_masked(Fn(lambda s, x: s.fc(torch.flatten(fn(x), 1)), fc=lin), seed=4)
     g = check_reach(net, shape)
     assert [p.shape for p in g.partitions] == [shape, (3, 1, 1)]
     expected: Edges = defaultdict(list)
@@ -440,7 +418,7 @@ def test_pool_flatten_linear_exact_edges(pool: str) -> None:
 def test_mean_without_keepdim_then_linear() -> None:
     shape = (2, 4, 5)
     lin = nn.Linear(2, 3)
-    net = positive_masked(Seq(lambda s, x: s.fc(x.mean((2, 3))), fc=lin), seed=4)
+    net = positive_masked(Fn(lambda s, x: s.fc(x.mean((2, 3))), fc=lin), seed=4)
     g = check_reach(net, shape)
     expected: Edges = defaultdict(list)
     add_block(expected, through(pool_members(shape, (1, 1), (4, 5)), linear_edges(npw(lin))),
@@ -452,7 +430,7 @@ def test_mean_without_keepdim_then_linear() -> None:
 # residuals: identity skips, projection shortcuts, merged paths
 # ---------------------------------------------------------------------------------------------
 def _skip_fn(variant: str) -> Callable[..., torch.Tensor]:
-    def fn(s: Seq, x: torch.Tensor) -> torch.Tensor:
+    def fn(s: Fn, x: torch.Tensor) -> torch.Tensor:
         out = s.conv(x)
         if variant == "out + x":
             return out + x
@@ -473,7 +451,7 @@ def _skip_fn(variant: str) -> Callable[..., torch.Tensor]:
 def test_identity_skip_exact_edges(variant: str) -> None:
     shape = (3, 4, 5)
     conv = nn.Conv2d(3, 3, 3, padding=1, bias=False)
-    net = positive_masked(Seq(_skip_fn(variant), conv=conv), seed=11)
+    net = positive_masked(Fn(_skip_fn(variant), conv=conv), seed=11)
     with torch.no_grad():  # one centre tap on the diagonal present, one absent
         conv.weight[0, 0, 1, 1], conv.weight[1, 1, 1, 1] = 0.75, 0.0
     g = check_reach(net, shape)
@@ -493,12 +471,12 @@ def test_identity_skip_around_pooling_sums_window_multiplicity() -> None:
     """``conv(pool(x)) + pool(x)``: the skip leaves every pixel of each (overlapping) window."""
     shape = (2, 6, 6)
 
-    def fn(s: Seq, x: torch.Tensor) -> torch.Tensor:
+    def fn(s: Fn, x: torch.Tensor) -> torch.Tensor:
         p = F.avg_pool2d(x, 3, 2, padding=1)
         return s.conv(p) + p
 
     conv = nn.Conv2d(2, 2, 3, padding=1, bias=False)
-    net = positive_masked(Seq(fn, conv=conv), seed=5)
+    net = positive_masked(Fn(fn, conv=conv), seed=5)
     g = check_reach(net, shape)
     members = pool_members(shape, (3, 3), 3, 2, 1)
     expected: Edges = defaultdict(list)
@@ -575,7 +553,7 @@ def test_two_parallel_convs_merge_with_summed_weights() -> None:
     """``a(x) + b(x)``: one output partition; pairs joined by both convs keep one summed edge."""
     shape = (2, 4, 5)
     a, b = nn.Conv2d(2, 3, 3, padding=1), nn.Conv2d(2, 3, (1, 3), padding=(0, 1))
-    net = positive_masked(Seq(lambda s, x: s.a(x) + s.b(x), a=a, b=b), seed=12)
+    net = positive_masked(Fn(lambda s, x: s.a(x) + s.b(x), a=a, b=b), seed=12)
     g = check_reach(net, shape)
     assert len(g.partitions) == 2
     roles = {s.name: s.role for s in g.layers}
@@ -593,10 +571,10 @@ def test_union_of_two_pooled_views_then_conv() -> None:
     shape = (2, 6, 6)
     conv = nn.Conv2d(2, 2, 2)
 
-    def fn(s: Seq, x: torch.Tensor) -> torch.Tensor:
+    def fn(s: Fn, x: torch.Tensor) -> torch.Tensor:
         return s.conv(F.avg_pool2d(x, 2, 2) + F.max_pool2d(x, 3, 2, padding=1))
 
-    net = positive_masked(Seq(fn, conv=conv), seed=13)
+    net = positive_masked(Fn(fn, conv=conv), seed=13)
     g = check_reach(net, shape)
     m1, m2 = pool_members(shape, (3, 3), 2, 2), pool_members(shape, (3, 3), 3, 2, 1)
     members = [a + b for a, b in zip(m1, m2, strict=True)]
@@ -610,11 +588,11 @@ def test_elementwise_layers_pass_through() -> None:
     shape = (2, 5, 5)
     c1, c2 = nn.Conv2d(2, 3, 3, padding=1), nn.Conv2d(3, 2, 3)
 
-    def fn(s: Seq, x: torch.Tensor) -> torch.Tensor:
+    def fn(s: Fn, x: torch.Tensor) -> torch.Tensor:
         h = s.drop(s.relu(s.bn(s.c1(x))))
         return s.c2(torch.sigmoid(h) * 2.0)
 
-    net = positive_masked(Seq(fn, c1=c1, c2=c2, bn=nn.BatchNorm2d(3), relu=nn.ReLU(inplace=True),
+    net = positive_masked(Fn(fn, c1=c1, c2=c2, bn=nn.BatchNorm2d(3), relu=nn.ReLU(inplace=True),
                               drop=nn.Dropout(0.5)), seed=14)
     g = check_reach(net, shape, taps={"c1": "c1"})
     assert [p.shape for p in g.partitions] == [shape, (3, 5, 5), (2, 3, 3)]

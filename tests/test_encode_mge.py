@@ -4,7 +4,7 @@ and exact counts on the ResNet-20 fixture derived from its weights with direct f
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,34 +13,13 @@ import torch
 import torch.nn.functional as F
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from nets import Fn
 from torch import nn
 
 from mgedb.encode import encode_checkpoint, encode_model
 from mgedb.errors import MgedbError, UnsupportedLayer
 from mgedb.graph import EdgeKind, Graph, NodeKind
 from mgedb.models import build_model
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny batch-1 convs: 2 OpenMP threads on a busy 2-core box run ~100× slower than 1."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-class Fn(nn.Module):
-    """``forward = fn(self, x)`` with the given submodules."""
-
-    def __init__(self, fn: Callable[..., torch.Tensor], **mods: nn.Module) -> None:
-        super().__init__()
-        self.fn = fn
-        for k, v in mods.items():
-            self.add_module(k, v)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fn(self, x)
 
 
 def mge(model: nn.Module, shape: tuple[int, int, int], **kw: object) -> Graph:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +17,6 @@ from mgedb.encode import encode_checkpoint, encode_model
 from mgedb.errors import ReferenceUnsupported
 from mgedb.graph import Graph
 from mgedb.models import build_model
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny batch-1 convs: 2 OpenMP threads on a busy 2-core box run ~100× slower than 1."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 TAGS = {"resnet20": "Resnet-20-er-0.98-seed0", "conv6": "CONV-6-er-0.98-seed0"}
 

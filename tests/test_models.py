@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,16 +12,6 @@ from torch import nn
 from mgedb.checkpoint import prunable_layers
 from mgedb.errors import UnknownModel
 from mgedb.models import MODELS, REFERENCE_NAMES, build_model
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny batch-1 convs: 2 OpenMP threads on a busy 2-core box run ~100× slower than 1."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 PRUNABLE = {"conv6": 2_261_184, "resnet20": 270_896, "resnet32": 464_432, "wrn28_2": 1_463_984}
 

@@ -21,6 +21,7 @@ from mgedb.errors import UnknownMetric
 
 __all__ = [
     "BGE_METRICS",
+    "INTEGER_METRICS",
     "LAYER_FIELDS",
     "METRICS",
     "MGE_METRICS",
@@ -99,6 +100,10 @@ _BY_NAME = {m.name: m for m in METRICS}
 SIZE_METRICS: tuple[str, ...] = ("n_nodes", "n_edges")
 #: The 16 MGE topometrics, in registry order.
 MGE_METRICS: tuple[str, ...] = tuple(m.name for m in METRICS if m.family != "size")
+#: The metrics whose values are counts (exact integers in every engine).
+INTEGER_METRICS: frozenset[str] = frozenset({
+    "n_nodes", "n_edges", "sink_nodes", "source_nodes", "disconnected_nodes", "removable_out",
+    "removable_in", "cut_edges", "cut_nodes", "n_components"})
 #: The 10 per-layer BGE topometrics (§4 of the reference spec), in the reference's CSV order.
 BGE_METRICS: tuple[str, ...] = (
     "cut_edges", "cut_nodes", "motifs", "one_hop", "strength", "k_core", "n_components",

@@ -23,7 +23,7 @@ from mgedb.predict.importance import Importance, feature_importance
 from mgedb.predict.ranking import RankingResult, rank_pai
 from mgedb.predict.targets import DEFAULT_REFERENCE_NOTE
 
-__all__ = ["ReportInputs", "build_report", "markdown_table"]
+__all__ = ["ReportInputs", "build_report", "markdown_table", "pyplot"]
 
 _SHORT = {"Wide-Resnet-28-2": "WRN-28-2", "MobileNetV2": "MobileNetV2"}
 
@@ -78,7 +78,7 @@ class ReportInputs:
     seed: int = 0
 
 
-def _plt() -> Any:
+def pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -90,7 +90,7 @@ def _plt() -> Any:
 
 
 def _scatter(results: dict[str, CVResult], path: Path) -> None:
-    plt = _plt()
+    plt = pyplot()
     archs = sorted(set().union(*(set(r.oof["model"]) for r in results.values())))
     fig, axes = plt.subplots(1, len(archs), figsize=(3.4 * len(archs), 3.6), squeeze=False)
     colors = ["tab:blue", "tab:orange", "tab:green"]
@@ -117,7 +117,7 @@ def _scatter(results: dict[str, CVResult], path: Path) -> None:
 
 
 def _importance_bars(imp: Importance, path: Path, n: int = 16) -> None:
-    plt = _plt()
+    plt = pyplot()
     top = imp.overall.head(n).iloc[::-1]
     fig, ax = plt.subplots(figsize=(7, 0.32 * len(top) + 1.2))
     ax.barh(top["feature"], top["importance"], xerr=top["std"].fillna(0), color="tab:blue",
@@ -132,7 +132,7 @@ def _importance_bars(imp: Importance, path: Path, n: int = 16) -> None:
 
 def _heatmap(df: pd.DataFrame, path: Path, title: str, xlabel: str, fmt: str = "{:.2f}",
              cmap: str = "viridis", center: float | None = None) -> None:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(1.1 * df.shape[1] + 3.2, 0.34 * df.shape[0] + 1.6))
     vals = df.to_numpy(dtype=float)
     kw: dict[str, Any] = {}
@@ -156,7 +156,7 @@ def _heatmap(df: pd.DataFrame, path: Path, title: str, xlabel: str, fmt: str = "
 
 
 def _ranking_plot(rank: RankingResult, path: Path) -> None:
-    plt = _plt()
+    plt = pyplot()
     g = rank.groups
     archs = sorted(set(g["model"]))
     fig, axes = plt.subplots(1, len(archs), figsize=(3.9 * len(archs), 5.2), squeeze=False,

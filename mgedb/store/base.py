@@ -25,6 +25,7 @@ import pandas as pd
 
 from mgedb.errors import BackendUnavailable, MgedbError, StoreIntegrityError, UnknownNetwork
 from mgedb.graph import Graph, GraphSet
+from mgedb.metrics.registry import INTEGER_METRICS
 from mgedb.store.keys import graph_digest, graph_key, uid_base, uid_range
 from mgedb.store.tables import GraphTables, build_tables, graph_layout, layout_partitions
 
@@ -54,9 +55,6 @@ ARRAY_ONLY = ("motifs", "spectral_gap", "spectral_radius")
 #: Metadata columns of a record table; every other column is a metric.
 RECORD_META = ("key", "source", "model", "dataset", "pruner", "sparsity", "seed", "accuracy",
                "dense_accuracy", "nodes", "edges")
-_INTEGER_METRICS = frozenset({"n_nodes", "n_edges", "sink_nodes", "source_nodes",
-                              "disconnected_nodes", "removable_out", "removable_in", "cut_edges",
-                              "cut_nodes", "n_components"})
 _SPECTRAL = frozenset({"spectral_gap", "spectral_radius"})
 _META_FIELDS = ("source", "model", "dataset", "pruner", "sparsity", "seed", "classes",
                 "input_shape", "accuracy", "dense_accuracy", "created", "checkpoint")
@@ -135,7 +133,7 @@ def compare_engines(db: Mapping[str, float], array: Mapping[str, float], *,
         a, b = float(db[name]), float(array[name])
         if math.isnan(a) and math.isnan(b):
             continue
-        if name in _INTEGER_METRICS:
+        if name in INTEGER_METRICS:
             if a != b:
                 out.append(Mismatch(name, a, b, "exact"))
             continue

@@ -1,0 +1,21 @@
+"""Tiny test networks without a class per case."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+
+class Fn(nn.Module):
+    """``forward = fn(self, x)`` with the given submodules."""
+
+    def __init__(self, fn: Callable[..., torch.Tensor], **mods: nn.Module) -> None:
+        super().__init__()
+        self.fn = fn
+        for k, v in mods.items():
+            self.add_module(k, v)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(self, x)
