@@ -60,6 +60,11 @@ class Run:
     sparsity: float
     seed: int
 
+    @property
+    def label(self) -> str:
+        """Short label for progress lines: ``snip 0.98 seed 0``."""
+        return f"{self.pruner} {self.sparsity:g} seed {self.seed}"
+
     def name(self, model: str) -> str:
         return f"{model}-{self.pruner}-s{self.sparsity:g}-seed{self.seed}"
 
@@ -297,7 +302,7 @@ def _prune_stage(cfg: StudyConfig, classes: int, data: _Data, progress: StudyPro
         if not reused or meta is None:
             meta = _prune_one(cfg, run, classes, path, data)
         out[run] = (path, meta, reused)
-        progress("prune", i, len(runs), run.name(cfg.model))
+        progress("prune", i, len(runs), run.label)
     return out
 
 
@@ -346,7 +351,7 @@ def _train_stage(cfg: StudyConfig, classes: int, data: _Data,
             acc[record] = float(done["accuracy"])
         else:
             acc[record] = _train_one(cfg, classes, data, seed, record, ckpt)
-        progress("train", i, len(jobs), record.stem)
+        progress("train", i, len(jobs), "dense" if ckpt is None else ckpt.stem.split("-", 1)[1])
     out = {}
     for run, (path, _, _) in pruned.items():
         dense = acc[cfg.out / "training" / f"{cfg.model}-dense-seed{run.seed}-{tag}.json"]
@@ -411,7 +416,7 @@ def _measure_stage(cfg: StudyConfig, store: GraphStore, classes: int,
         if run in labels:
             res.accuracy, res.dense_accuracy = labels[run]
         results.append(res)
-        progress("measure", i, len(pruned), run.name(cfg.model))
+        progress("measure", i, len(pruned), run.label)
     return results
 
 
@@ -528,6 +533,6 @@ def run_study(cfg: StudyConfig, *, progress: StudyProgress | None = None,
         progress("report", 0, 1, "")
         with _timed(timings, "report"):
             result.report = write_report(result)
-        progress("report", 1, 1, str(result.report))
+        progress("report", 1, 1, "")
     return result
 

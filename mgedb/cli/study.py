@@ -25,7 +25,7 @@ class StudyEngine(str, Enum):
     both = "both"
 
 
-_STAGE_LABEL = {"prune": "prune", "train": "train", "measure": "encode · measure · store",
+_STAGE_LABEL = {"prune": "prune", "train": "train", "measure": "encode+measure+store",
                 "score": "score", "report": "report"}
 
 
