@@ -36,6 +36,7 @@ from store_fixtures import random_graph, same_graph, tiny_graph, tiny_graphset
 # test_portable_metrics_equal_the_array_engine below) and test_read_only_query_refuses_writes
 # (ArcadeDB ignores the READ access mode: test_read_only_adhoc_query_refuses_writes below).
 from test_store_suite import (  # noqa: F401
+    _counts,
     test_delete_removes_exactly_one_network,
     test_gds_missing_is_a_clear_error,
     test_ingest_stores_the_multipartite_graph,
@@ -107,19 +108,6 @@ def store(neo4j_connection: dict[str, Any]) -> Iterator[Neo4jStore]:
                 s.delete(key)
         finally:
             s.close()
-
-
-def _counts(store: Neo4jStore, key: str) -> dict[str, int]:
-    """Nodes of a network by label, and its edges."""
-    out = {}
-    for label in ("Layer", "Channel", "Metric", "InputPixel", "ConvUnit", "Neuron", "BgeNode"):
-        df = store.query(f"MATCH (n:{label}) WHERE n.network = $key RETURN count(n) AS c",
-                         {"key": key})
-        out[label] = int(df.iloc[0]["c"])
-    df = store.query("MATCH (a)-[r:W]->() WHERE a.network = $key RETURN count(r) AS c",
-                     {"key": key})
-    out["W"] = int(df.iloc[0]["c"])
-    return out
 
 
 # -- schema ---------------------------------------------------------------------------------------

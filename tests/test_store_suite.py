@@ -94,11 +94,7 @@ def _has_gds(store: BaseStore) -> bool:
 def _counts(store: BaseStore, key: str) -> dict[str, int]:
     """Nodes of a network by label (+ its edges), through portable Cypher."""
     out = {}
-    for label in ("Layer", "Channel", "Metric"):
-        df = store.query(f"MATCH (n:{label}) WHERE n.network = $key RETURN count(n) AS c",
-                         {"key": key})
-        out[label] = int(df.iloc[0]["c"])
-    for label in ("InputPixel", "ConvUnit", "Neuron", "BgeNode"):
+    for label in ("Layer", "Channel", "Metric", "InputPixel", "ConvUnit", "Neuron", "BgeNode"):
         df = store.query(f"MATCH (n:{label}) WHERE n.network = $key RETURN count(n) AS c",
                          {"key": key})
         out[label] = int(df.iloc[0]["c"])
