@@ -117,7 +117,9 @@ class StudyConfig:
 
     @property
     def flavour(self) -> str:
-        return "mge-reference" if self.encoding == "mge-reference" else "mge"
+        from mgedb.store.keys import flavour_of
+
+        return flavour_of(self.encoding)
 
 
 #: The ``--quick`` preset: four pruners (two data-free, two data-driven) at sparsity 0.98.
@@ -368,11 +370,12 @@ def _measure_one(cfg: StudyConfig, store: GraphStore, run: Run, path: Path, clas
     from mgedb.store import compare_engines, network_key
 
     key = network_key(cfg.model, file_digest(path), cfg.encoding, cfg.flavour)
+    stored = store.has_network(key)
     metrics = {m: int(v) if m in INTEGER_METRICS and math.isfinite(v) else v
-               for m, v in (store.get_metrics(key) if store.has_network(key) else {}).items()}
+               for m, v in (store.get_metrics(key) if stored else {}).items()}
     reused = bool(metrics)
     if not reused:
-        if store.has_network(key):  # complete but without metrics: an older, partial study
+        if stored:  # complete but without metrics: an older, partial study
             store.delete(key)
         from mgedb.encode import encode_checkpoint
         from mgedb.metrics import compute_mge_metrics

@@ -180,10 +180,10 @@ def _stored_metrics(source: Path, model: str | None, classes: int, encoding: Enc
             meta: dict[str, Any] = {}
             if source.suffix != ".npz":
                 from mgedb.checkpoint import file_digest
-                from mgedb.store.keys import network_key
+                from mgedb.store.keys import flavour_of, network_key
 
                 assert model is not None
-                flavour = "mge-reference" if value.encoding == "mge-reference" else "mge"
+                flavour = flavour_of(value.encoding)
                 meta = {"key": network_key(model, file_digest(source), value.encoding, flavour),
                         "model": model, "classes": classes, "checkpoint": source.name,
                         "flavour": flavour}

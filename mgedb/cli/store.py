@@ -143,12 +143,12 @@ def ingest_cmd(
     """Encode a checkpoint and store its graph (idempotent: the same checkpoint is stored once)."""
     from mgedb.checkpoint import file_digest
     from mgedb.encode import encode_checkpoint
-    from mgedb.store.keys import network_key
+    from mgedb.store.keys import flavour_of, network_key
 
     if not checkpoint.is_file():
         raise MgedbError(f"{checkpoint}: no such checkpoint file")
     digest = file_digest(checkpoint)
-    flavour = "mge-reference" if encoding is Encoding.mge_reference else "mge"
+    flavour = flavour_of(encoding.value)
     with err_console.status(f"encoding {checkpoint} as {encoding.value} …"):
         value = encode_checkpoint(checkpoint, model, classes=classes, encoding=encoding.value,
                                   allow_pickle=allow_pickle)

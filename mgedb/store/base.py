@@ -26,7 +26,7 @@ import pandas as pd
 from mgedb.errors import BackendUnavailable, MgedbError, StoreIntegrityError, UnknownNetwork
 from mgedb.graph import Graph, GraphSet
 from mgedb.metrics.registry import INTEGER_METRICS
-from mgedb.store.keys import graph_digest, graph_key, uid_base, uid_range
+from mgedb.store.keys import flavour_of, graph_digest, graph_key, uid_base, uid_range
 from mgedb.store.tables import GraphTables, build_tables, graph_layout, layout_partitions
 
 __all__ = [
@@ -434,8 +434,7 @@ class BaseStore(ABC):
             if name in known and meta.get(name) is None:
                 meta[name] = known[name]
         encoding = str(meta.pop("encoding", None) or graph.encoding)
-        flavour = meta.pop("flavour", None) or (
-            "mge-reference" if encoding == "mge-reference" else "mge")
+        flavour = meta.pop("flavour", None) or flavour_of(encoding)
         props: dict[str, Any] = {
             "kind": "metrics" if metrics_only else ("bge" if is_set else "mge"),
             "encoding": encoding,
