@@ -21,10 +21,15 @@ class UnsupportedLayer(MgedbError):
         extra = f": {why}" if why else ""
         super().__init__(
             f"unsupported operation {op!r} in module {where!r}{extra}; supported: Conv2d, Linear, "
-            "max/avg/adaptive pooling, flatten/view, residual add and element-wise ops"
+            "pooling, reshapes and moves (cat, permute, slicing, padding), interpolation, "
+            "normalisations, residual add and element-wise ops (see docs/encoding.md)"
         )
         self.module_path = module_path
         self.op = op
+
+
+class ModelRunError(MgedbError):
+    """A model raised while running on the example input (wrong input shape, broken forward)."""
 
 
 class CheckpointError(MgedbError):

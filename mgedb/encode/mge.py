@@ -92,7 +92,10 @@ def _windows(h: int, w: int, ho: int, wo: int, params: dict[str, Any]
              ) -> tuple[npt.NDArray[np.bool_], I64, I64]:
     """Pooling windows as (valid mask (ho, wo, kh, kw), rows (ho, kh), cols (wo, kw))."""
     mode = params["mode"]
-    if mode == "global":
+    if mode == "table":  # interpolation: the rows and columns each output row / column reads
+        rows, vr = params["rows"], params["rvalid"]
+        cols, vc = params["cols"], params["cvalid"]
+    elif mode == "global":
         rows = np.broadcast_to(np.arange(h), (ho, h)).astype(np.int64)
         cols = np.broadcast_to(np.arange(w), (wo, w)).astype(np.int64)
         vr, vc = np.ones(rows.shape, bool), np.ones(cols.shape, bool)
@@ -148,6 +151,35 @@ def _union(a: Struct, b: Struct) -> Gathered:
     return _gathered(ptr, np.concatenate([na, nb])[order])
 
 
+def _concat(structs: list[Struct]) -> Struct:
+    """The structure of the concatenation of several values' elements."""
+    if len(structs) == 1:
+        return structs[0]
+    ptrs: list[I64] = []
+    nodes: list[I64] = []
+    shift = 0
+    for x in structs:
+        g = x if isinstance(x, Gathered) else Gathered(
+            np.arange(x.size + 1, dtype=np.int64), x.base + np.arange(x.size, dtype=np.int64),
+            False)
+        ptrs.append(g.ptr[:-1] + shift)
+        nodes.append(g.nodes)
+        shift += len(g.nodes)
+    end = np.array([shift], dtype=np.int64)
+    return _gathered(np.concatenate([*ptrs, end]).astype(np.int64), np.concatenate(nodes))
+
+
+def _gather(s: Struct, ptr: I64, idx: I64) -> Gathered:
+    """Output element ``i`` stands for the nodes of elements ``idx[ptr[i]:ptr[i+1]]`` of ``s``."""
+    n = len(ptr) - 1
+    if isinstance(s, Ident):
+        return _gathered(ptr, idx + s.base)
+    nodes, owner = _expand(idx, s)
+    owner_elem = np.repeat(np.arange(n, dtype=np.int64), np.diff(ptr))[owner]
+    new_ptr = np.concatenate([[0], np.cumsum(np.bincount(owner_elem, minlength=n))])
+    return _gathered(new_ptr.astype(np.int64), nodes)
+
+
 # ---------------------------------------------------------------------------------------------
 # Planning: which ops create partitions, which merge, where skip edges go
 # ---------------------------------------------------------------------------------------------
@@ -196,7 +228,7 @@ def _plan(trace: Trace, input_kind: NodeKind = NodeKind.INPUT) -> _Plan:
             level[op.out] = lv
             if ins[0] in part_of:
                 part_of[op.out] = part_of[ins[0]]
-        elif op.kind == "pool":
+        elif op.kind in ("pool", "gather"):
             level[op.out] = lv
         elif op.kind == "add":
             a, b = ins
@@ -305,10 +337,36 @@ class _Builder:
         self.structs[0] = Ident(0, self.partitions[0].size)
         for i, op in enumerate(self.trace.ops):
             getattr(self, f"_op_{op.kind}")(i, op)
+        self._check_output()
         return self.assemble()
+
+    def _check_output(self) -> None:
+        """The model's output must be units of the last layer: anything that reaches the output
+        around it (``fc(h) * g``, ``fc(h) + x``) would be missing from the graph."""
+        if len(self.partitions) < 2:
+            raise UnsupportedLayer("", "output", "the model has no Conv2d or Linear layer")
+        s = self.struct(self.trace.output)
+        lo, hi = int(self.offsets[-2]), int(self.offsets[-1])
+        nodes = (np.array([s.base, s.base + s.size - 1]) if isinstance(s, Ident) else s.nodes)
+        if len(nodes) and (nodes.min() < lo or nodes.max() >= hi):
+            last = self.partitions[-1].name
+            raise UnsupportedLayer(
+                "", "output", f"the output depends on units other than those of the last layer "
+                f"{last!r} (an op after it mixes in another branch); end the network with the "
+                "layer that joins them"
+            )
 
     def _op_reshape(self, i: int, op: Op) -> None:
         self.structs[op.out] = self.struct(op.inputs[0])
+
+    def _op_gather(self, i: int, op: Op) -> None:
+        if self.reference:
+            raise ReferenceUnsupported(
+                f"{op.params['op']!r} in {op.module or 'the model'!r} is not an op the reference "
+                "encodes; use --encoding mge"
+            )
+        s = _concat([self.struct(v) for v in op.inputs])
+        self.structs[op.out] = _gather(s, op.params["ptr"], op.params["idx"])
 
     def _op_pool(self, i: int, op: Op) -> None:
         in_shape, out_shape = self.trace.shapes[op.inputs[0]], self.trace.shapes[op.out]
@@ -391,6 +449,15 @@ class _Builder:
             dst_base = s.base + s.size  # positional concatenation onto the previous block
         wv = self._weights(i)[o, f]
         o64, f64 = o.astype(np.int64), f.astype(np.int64)
+        n_out, n_in = w_full.shape
+        positions = s.size // n_in  # Linear over the last dim of an N-d value: once per position
+        if positions > 1:
+            if self.reference:
+                raise ReferenceUnsupported(f"layer {op.params['name']!r}: Linear on a non-flat "
+                                           "input; use --encoding mge")
+            at = np.arange(positions, dtype=np.int64)[:, None]
+            f64, o64 = (at * n_in + f64[None, :]).ravel(), (at * n_out + o64[None, :]).ravel()
+            wv = np.tile(wv, positions)
 
         def fill(src: Any, dst: Any, w: Any, k: Any) -> None:
             nodes, owner = _expand(f64, s)
@@ -399,7 +466,7 @@ class _Builder:
             w[:] = wv[owner]
             k[:] = EdgeKind.LINEAR
 
-        count = len(o) if isinstance(s, Ident) else int(s.counts[f64].sum())
+        count = len(o64) if isinstance(s, Ident) else int(s.counts[f64].sum())
         self._add_emitter(count, fill, part, s, isinstance(s, Gathered) and s.overlapping)
         self._set_output(op, part)
 
