@@ -1,8 +1,9 @@
 """Backend-agnostic store tests: the same suite runs on every GraphStore.
 
 The ``store`` fixture is parametrised over the embedded store (Kùzu, always) and ``neo4j_store``
-(a live Neo4j 5 server, marked ``neo4j``: skipped unless ``NEO4J_URI`` is set — none can be
-installed on the build machine; docker/README.md says how to start one). ``neo4j_store`` is built
+(a live Neo4j 5 server, marked ``neo4j``: skipped unless ``NEO4J_URI`` is set — ``make test``
+starts a throw-away Neo4j 5.26 + GDS 2.13 where Java and Maven are installed, see
+tools/neo4j/server.py; docker/README.md has the other ways). ``neo4j_store`` is built
 from the ``neo4j_connection`` fixture (uri/user/password/database from the ``NEO4J_*`` variables):
 override ``neo4j_connection`` in a conftest to point the very same suite at another Bolt server
 (e.g. an ArcadeDB stand-in). On a live server the suite only touches networks it creates and
@@ -47,8 +48,8 @@ _ALGO = ("k_core", "n_components", "mean_component_size", "cut_edges", "cut_node
 def neo4j_connection() -> dict[str, Any]:
     """How to reach the live server (override this fixture to test another Bolt server)."""
     if not os.environ.get("NEO4J_URI"):
-        pytest.skip("NEO4J_URI unset: no Neo4j 5 server to test against (none can be installed "
-                    "on the build machine; see docker/README.md to start one)")
+        pytest.skip("NEO4J_URI unset: no Neo4j 5 server to test against (`make test` starts one "
+                    "where Java 17/21 and Maven are installed; see docker/README.md)")
     from mgedb.store.neo4j_store import neo4j_settings
 
     return neo4j_settings()

@@ -43,8 +43,9 @@ DEFAULT_URI = "bolt://localhost:7687"
 DEFAULT_BATCH = 10_000
 _UNIT_QUERY = {"InputPixel": "ingest/input_pixels", "ConvUnit": "ingest/conv_units",
                "Neuron": "ingest/neurons", BGE_LABEL: "ingest/bge_nodes"}
-_FIX = ("start one with `docker compose -f docker/compose.yml up -d` (see docker/README.md) or set "
-        "NEO4J_URI / NEO4J_USER / NEO4J_PASSWORD")
+_FIX = ("start one with `make neo4j && . .neo4j/env` (Java 17 + Maven) or `docker compose -f "
+        "docker/compose.yml up -d` (see docker/README.md), or set NEO4J_URI / NEO4J_USER / "
+        "NEO4J_PASSWORD")
 
 
 @dataclass(frozen=True)
