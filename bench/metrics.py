@@ -5,14 +5,19 @@
 For every case the graph is built in this process (``mgedb.encode`` on a zoo model with Bernoulli
 ER masks — the reference's ER variant — or the fixture edge lists), written to a temporary file, and
 the metrics are computed in a fresh child process so that its peak RSS is the metric engine's own
-(graph arrays included, model and torch excluded). Prints seconds per step (``[…]`` = building a
-shared view) and the reference's published timings. Not a test: timings depend on the machine.
+(graph arrays included, model and torch excluded). Prints wall and CPU seconds per task of the
+array engine (``[csr]`` = building the shared arrays; the tasks run on up to two threads, so the
+wall times of concurrent tasks overlap), the total wall and CPU time, the reference's published
+timings and the load average before each case (CPU times are the less load-sensitive numbers).
+``--motifs exact`` runs igraph's enumeration instead of the counted motif roots; ``--workers 1``
+runs the tasks one after the other. Not a test: timings depend on the machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -80,22 +85,26 @@ def random_layered(model_name: str, encoding: str) -> Any:
     return Graph.from_edges(s, t, w, dims, encoding=encoding)
 
 
-def child(path: str, seed: int) -> None:
+def child(path: str, seed: int, motifs: str, workers: int | None) -> None:
     """Compute the suite on one saved graph; print JSON (timings, total, peak RSS, values)."""
     import igraph  # noqa: F401  (import time is not the engine's: the reference had it loaded)
 
     from mgedb.graph import load_graph
     from mgedb.metrics import compute_mge_metrics
+    from mgedb.metrics.kernels import warm_up
 
+    warm_up()  # numba's cached machine code is loaded once per process, like an import
     g = load_graph(path)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     timings: dict[str, float] = {}
+    cpu_times: dict[str, float] = {}
     t0, c0 = time.perf_counter(), time.process_time()
-    values = compute_mge_metrics(g, seed=seed, timings=timings)  # type: ignore[arg-type]
+    values = compute_mge_metrics(g, seed=seed, timings=timings, cpu=cpu_times,  # type: ignore[arg-type]
+                                 motifs=motifs, workers=workers)  # type: ignore[arg-type]
     total, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"total": total, "cpu": cpu, "timings": timings, "peak_kib": peak,
-                      "loaded_kib": base, "values": values}))
+    print(json.dumps({"total": total, "cpu": cpu, "timings": timings, "cpu_timings": cpu_times,
+                      "peak_kib": peak, "loaded_kib": base, "values": values}))
 
 
 def main() -> None:
@@ -103,10 +112,12 @@ def main() -> None:
     ap.add_argument("--cases", default="r20-fix,r20-0.9,c6-fix,c6-0.9")
     ap.add_argument("--encoding", default="mge-reference", choices=["mge", "mge-reference"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--motifs", default="fast", choices=["fast", "exact"])
+    ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child, args.seed)
+        child(args.child, args.seed, args.motifs, args.workers)
         return
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -118,10 +129,14 @@ def main() -> None:
             save_graph(path, g)
             n, m = g.n_nodes, g.n_edges
             del g
-            out = subprocess.run([sys.executable, __file__, "--child", str(path), "--seed",
-                                  str(args.seed)], check=True, capture_output=True, text=True)
+            load = os.getloadavg()[0]
+            cmd = [sys.executable, __file__, "--child", str(path), "--seed", str(args.seed),
+                   "--motifs", args.motifs]
+            if args.workers is not None:
+                cmd += ["--workers", str(args.workers)]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
-            r.update(n=n, m=m)
+            r.update(n=n, m=m, load=load)
             results[case] = r
             path.unlink()
     print_table(results)
@@ -138,6 +153,9 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
     print(f"{'edges':24s}" + "".join(f"{results[c]['m']:>{w},d}" for c in cases))
     for s in steps:
         print(f"{s:24s}" + "".join(f"{results[c]['timings'].get(s, 0.0):>{w}.2f}" for c in cases))
+    for s in steps:
+        print(f"{s + ' (cpu)':24s}" + "".join(
+            f"{results[c].get('cpu_timings', {}).get(s, 0.0):>{w}.2f}" for c in cases))
     print(f"{'TOTAL (wall)':24s}" + "".join(f"{results[c]['total']:>{w}.2f}" for c in cases))
     print(f"{'TOTAL (cpu)':24s}" + "".join(f"{results[c]['cpu']:>{w}.2f}" for c in cases))
     print(f"{'reference (s)':24s}" + "".join(f"{REFERENCE[c][0]:>{w}.1f}" for c in cases))
@@ -146,6 +164,8 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
     print(f"{'peak RSS (GiB)':24s}" + "".join(
         f"{results[c]['peak_kib'] / 2**20:>{w}.2f}" for c in cases))
     print(f"{'reference peak (GiB)':24s}" + "".join(f"{REFERENCE[c][1]:>{w}.1f}" for c in cases))
+    print(f"{'load avg (1 min)':24s}" + "".join(f"{results[c]['load']:>{w}.2f}" for c in cases))
+    print(f"{'CPUs':24s}" + f"{os.cpu_count() or 0:>{w}d}")
 
 
 if __name__ == "__main__":

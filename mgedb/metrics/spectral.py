@@ -37,10 +37,13 @@ __all__ = [
     "GAP_TOL",
     "RADIUS_TOL",
     "LaplacianOperator",
+    "gap_of_operator",
     "laplacian",
     "laplacian_operator",
     "laplacian_radius",
+    "one_blas_thread",
     "operator_radius",
+    "radius_of_operator",
     "spectral_gap",
     "spectral_radius",
     "symmetric_adjacency",
@@ -59,7 +62,8 @@ _Which = Literal["LM", "SM", "LA", "SA", "BE"]  # eigsh's `which`
 
 
 @contextlib.contextmanager
-def _one_blas_thread() -> Iterator[None]:
+def one_blas_thread() -> Iterator[None]:
+    """Limit BLAS to one thread inside the block (re-entrant; a no-op without threadpoolctl)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
@@ -123,7 +127,7 @@ def laplacian(a: Sparse) -> sp.csr_matrix:
 
 
 def _dense_eigvalsh(m: Sparse) -> npt.NDArray[np.float64]:
-    with _one_blas_thread():
+    with one_blas_thread():
         return np.asarray(np.linalg.eigvalsh(m.toarray().astype(np.float64)))
 
 
@@ -138,7 +142,7 @@ def _eigsh(m: Sparse, k: int, which: _Which, tol: float, seed: int) -> npt.NDArr
         {}, {"ncv": min(n - 1, max(4 * k + 1, 40)), "maxiter": 100 * n},
     )
     last: Exception | None = None
-    with _one_blas_thread():
+    with one_blas_thread():
         for extra in attempts:
             try:
                 vals = eigsh(m, k=k, which=which, tol=tol, v0=v0, return_eigenvectors=False,
@@ -181,6 +185,18 @@ def spectral_gap(a: Sparse, *, seed: int = 0, tol: float = GAP_TOL,
     return float(top[0] - top[2])
 
 
+def gap_of_operator(op: LinearOperator, *, seed: int = 0, tol: float = GAP_TOL) -> float:
+    """``|λ|₁ − |λ|₃`` of a symmetric operator too big for the dense path (ARPACK in the
+    operator's dtype: float32 for ``A``, as the reference)."""
+    mags = np.sort(np.abs(_eigsh(op, 3, "LM", tol, seed)))[::-1]
+    return float(mags[0] - mags[2])
+
+
+def radius_of_operator(op: LinearOperator, *, seed: int = 0, tol: float = RADIUS_TOL) -> float:
+    """The largest eigenvalue of a symmetric positive semi-definite operator (float64 ARPACK)."""
+    return float(_eigsh(op, 1, "LA", tol, seed)[0])
+
+
 def _degrees(a: Sparse) -> npt.NDArray[np.float64]:
     """Column sums of ``a`` accumulated in ``a``'s dtype (float32 for ``A``), then float64."""
     return np.asarray(a.sum(axis=0)).ravel().astype(np.float64)
@@ -220,7 +236,7 @@ def operator_radius(lap: LaplacianOperator, *, seed: int = 0, tol: float = RADIU
     if lap.a.nnz == 0:
         return 0.0
     if n <= DENSE_MAX:
-        with _one_blas_thread():
+        with one_blas_thread():
             return float(np.linalg.eigvalsh(lap.dense())[-1])
     return float(_eigsh(lap.linear_operator(), 1, "LA", tol, seed)[0])
 
