@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from mgedb.atomic import atomic_write, write_json
 from mgedb.errors import CheckpointError, UnknownModel
 from mgedb.models import build_model
 
@@ -205,11 +206,10 @@ def save_checkpoint(path: str | Path, model: nn.Module, *, meta: dict[str, Any] 
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
-    tmp.replace(path)
+    with atomic_write(path) as fh:
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, fh)
     if meta is not None:
-        path.with_name(path.name + ".json").write_text(json.dumps(meta, indent=2, default=str))
+        write_json(path.with_name(path.name + ".json"), meta)
     return path
 
 

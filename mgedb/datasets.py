@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import pickle
 import tarfile
 import urllib.request
@@ -31,7 +30,9 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import torch
 
+from mgedb.atomic import atomic_write
 from mgedb.errors import DataError
+from mgedb.vocab import Dataset
 
 __all__ = [
     "DATASETS",
@@ -48,9 +49,9 @@ __all__ = [
 
 #: name -> (classes, per-channel mean, per-channel std) — the paper's normalisation.
 DATASETS: dict[str, tuple[int, tuple[float, float, float], tuple[float, float, float]]] = {
-    "cifar10": (10, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
-    "cifar100": (100, (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
-    "tinyimagenet": (200, (0.4802, 0.4481, 0.3975), (0.2770, 0.2691, 0.2821)),
+    Dataset.CIFAR10: (10, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+    Dataset.CIFAR100: (100, (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
+    Dataset.TINYIMAGENET: (200, (0.4802, 0.4481, 0.3975), (0.2770, 0.2691, 0.2821)),
 }
 _SYNTHETIC_STATS = ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
 _ALIASES = {"cifar-10": "cifar10", "cifar_10": "cifar10", "cifar-100": "cifar100",
@@ -224,17 +225,17 @@ def download_cifar(name: str, data_dir: str | Path) -> Path:
     root = Path(data_dir)
     root.mkdir(parents=True, exist_ok=True)
     archive = root / url.rsplit("/", 1)[1]
-    tmp = archive.with_name(archive.name + ".part")
     try:
-        urllib.request.urlretrieve(url, tmp)
+        with atomic_write(archive) as fh:  # kept only when complete and its MD5 matches
+            h = hashlib.md5()
+            with urllib.request.urlopen(url) as response:
+                while chunk := response.read(1 << 20):
+                    h.update(chunk)
+                    fh.write(chunk)
+            if h.hexdigest() != md5:
+                raise DataError(f"{url}: MD5 {h.hexdigest()} does not match {md5}; try again")
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise DataError(f"could not download {url} ({e}); fetch it by hand into {root}") from None
-    digest = hashlib.md5(tmp.read_bytes()).hexdigest()
-    if digest != md5:
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"{url}: MD5 {digest} does not match {md5}; try again")
-    tmp.replace(archive)
     with tarfile.open(archive, "r:gz") as tar:
         tar.extractall(root, filter="data")
     return root / folder
@@ -304,13 +305,12 @@ def load_tinyimagenet(data_dir: str | Path, *, cache: bool = True) -> tuple[Imag
         raise DataError(f"tinyimagenet: no JPEG images found under {root}; expected {layout}")
     train, val = _stack(tr_paths, tr_labels), _stack(va_paths, va_labels)
     if cache:
-        tmp = cache_file.with_name(cache_file.name + ".tmp.npz")
         try:
-            np.savez(tmp, train_x=train.images.numpy(), train_y=train.labels.numpy(),
-                     val_x=val.images.numpy(), val_y=val.labels.numpy())
-            os.replace(tmp, cache_file)
+            with atomic_write(cache_file) as fh:
+                np.savez(fh, train_x=train.images.numpy(), train_y=train.labels.numpy(),
+                         val_x=val.images.numpy(), val_y=val.labels.numpy())
         except OSError:  # read-only data directory: no cache
-            tmp.unlink(missing_ok=True)
+            pass
     return train, val
 
 

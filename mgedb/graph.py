@@ -23,7 +23,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from mgedb.atomic import atomic_write
 from mgedb.errors import GraphFileError
+from mgedb.vocab import Encoding
 
 __all__ = [
     "ENCODINGS",
@@ -33,12 +35,13 @@ __all__ = [
     "LayerSpec",
     "NodeKind",
     "Partition",
+    "export_arrays",
     "load_graph",
     "save_graph",
 ]
 
 FORMAT = "mgedb-graph/1"
-ENCODINGS = ("mge", "mge-reference", "rolled", "rolled-channel")
+ENCODINGS: tuple[str, ...] = Encoding.values()
 
 IntArray = npt.NDArray[np.integer[Any]]
 FloatArray = npt.NDArray[np.floating[Any]]
@@ -351,10 +354,8 @@ def save_graph(path: str | Path, value: Graph | GraphSet, *, compress: bool = Fa
         "graphs": [_header(g) for g in graphs],
     }
     arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_write(path) as fh:
         (np.savez_compressed if compress else np.savez)(fh, **arrays)
-    tmp.replace(path)
     return path
 
 
@@ -390,3 +391,24 @@ def load_graph(path: str | Path) -> Graph | GraphSet:
 def _first_line(e: BaseException) -> str:
     lines = str(e).strip().splitlines()
     return lines[0] if lines else "no detail"
+
+
+def export_arrays(value: Graph | GraphSet) -> dict[str, Any]:
+    """Plain arrays for other tools: int64 ``src``/``dst``, float32 ``weight``, ``dimension``.
+
+    A set of per-layer graphs is exported as one disjoint union (graph ``i``'s nodes follow graph
+    ``i − 1``'s), with ``graph_ptr`` giving each graph's first partition in ``dimension``.
+    """
+    graphs = value.graphs if isinstance(value, GraphSet) else (value,)
+    node_base = np.cumsum([0] + [g.n_nodes for g in graphs])
+    bases = list(zip(graphs, node_base[:-1], strict=True))
+    arrays: dict[str, Any] = {
+        "src": np.concatenate([g.src.astype(np.int64) + b for g, b in bases]),
+        "dst": np.concatenate([g.dst.astype(np.int64) + b for g, b in bases]),
+        "weight": np.concatenate([g.weight for g in graphs]).astype(np.float32),
+        "kind": np.concatenate([g.kind for g in graphs]),
+        "dimension": np.concatenate([g.dimension for g in graphs]).astype(np.int64),
+    }
+    if isinstance(value, GraphSet):
+        arrays["graph_ptr"] = np.cumsum([0] + [len(g.partitions) for g in graphs]).astype(np.int64)
+    return arrays

@@ -10,6 +10,7 @@ import numpy as np
 
 from mgedb.errors import MgedbError
 from mgedb.graph import ENCODINGS, Graph, GraphSet, LayerSpec
+from mgedb.vocab import Encoding
 
 if TYPE_CHECKING:
     import torch
@@ -40,13 +41,14 @@ def encode_model(
 
     if encoding not in ENCODINGS:
         raise MgedbError(f"unknown encoding {encoding!r}; choose one of: {', '.join(ENCODINGS)}")
+    enc = Encoding(encoding)
     trace, weights = trace_model(model, input_shape)
     if masks:
         apply_masks(trace, weights, masks)
     info = dict(meta or {})
     info.setdefault("input_shape", list(input_shape))
-    if encoding in ("mge", "mge-reference"):
-        g = build_mge(trace, weights, reference=encoding == "mge-reference")
+    if not enc.bge:
+        g = build_mge(trace, weights, reference=enc.reference)
         nnz = sum(layer.nnz for layer in g.layers)
         numel = sum(layer.numel for layer in g.layers)
         info.update(n_weights=numel, n_weights_nonzero=nnz,
@@ -55,7 +57,7 @@ def encode_model(
                      partitions=g.partitions, encoding=g.encoding, layers=g.layers, meta=info)
     layers = build_mge(trace, weights, reference=False).layers  # specs in execution order
     order = [i for i, op in enumerate(trace.ops) if op.kind in ("conv", "linear")]
-    gs = build_bge(layers, [weights[i] for i in order], channel=encoding == "rolled-channel")
+    gs = build_bge(layers, [weights[i] for i in order], channel=enc is Encoding.ROLLED_CHANNEL)
     return GraphSet(graphs=gs.graphs, encoding=gs.encoding, meta=info)
 
 

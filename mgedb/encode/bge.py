@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from mgedb.graph import EdgeKind, Graph, GraphSet, LayerSpec, NodeKind, Partition
+from mgedb.vocab import Encoding
 
 __all__ = ["build_bge"]
 
@@ -47,11 +48,15 @@ def _layer_graph(spec: LayerSpec, w: np.ndarray, channel: bool) -> Graph:
         kind=np.full(len(src), kind, np.uint8), partitions=[left, right],
     )
     return Graph(src=g.src, dst=g.dst, weight=g.weight, kind=g.kind, partitions=g.partitions,
-                 encoding="rolled-channel" if channel else "rolled", layers=(spec,))
+                 encoding=_encoding(channel), layers=(spec,))
 
 
 def build_bge(layers: tuple[LayerSpec, ...], weights: list[np.ndarray], *, channel: bool
               ) -> GraphSet:
     """One bipartite graph per weighted layer, in execution order."""
     graphs = tuple(_layer_graph(s, w, channel) for s, w in zip(layers, weights, strict=True))
-    return GraphSet(graphs=graphs, encoding="rolled-channel" if channel else "rolled")
+    return GraphSet(graphs=graphs, encoding=_encoding(channel))
+
+
+def _encoding(channel: bool) -> str:
+    return (Encoding.ROLLED_CHANNEL if channel else Encoding.ROLLED).value

@@ -36,6 +36,7 @@ import numpy.typing as npt
 from mgedb.encode.trace import Op, Trace
 from mgedb.errors import ReferenceUnsupported, UnsupportedLayer
 from mgedb.graph import EdgeKind, Graph, LayerSpec, NodeKind, Partition
+from mgedb.vocab import Encoding
 
 __all__ = ["build_mge"]
 
@@ -587,7 +588,7 @@ class _Builder:
             pos += e.count
         src, dst, weight, kind = self._dedup(src, dst, weight, kind)
         return Graph(src=src, dst=dst, weight=weight, kind=kind, partitions=self.partitions,
-                     encoding="mge-reference" if self.reference else "mge",
+                     encoding=(Encoding.MGE_REFERENCE if self.reference else Encoding.MGE).value,
                      layers=tuple(self.layers))
 
     def _dedup(self, src: Any, dst: Any, weight: Any, kind: Any) -> tuple[Any, Any, Any, Any]:

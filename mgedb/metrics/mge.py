@@ -12,6 +12,7 @@ from mgedb.metrics.engine import run_suite
 from mgedb.metrics.motifs import MotifMode
 from mgedb.metrics.registry import MGE_METRICS, published_order, resolve, spec
 from mgedb.metrics.views import GraphView
+from mgedb.vocab import Flavour, flavour_of
 
 __all__ = ["compute_metrics_on_view", "compute_mge_metrics", "normalise"]
 
@@ -47,7 +48,7 @@ def compute_mge_metrics(graph: Graph, *, only: Sequence[str] | str | None = None
         raise MgedbError(f"compute_mge_metrics needs one graph, got a {graph.encoding} GraphSet; "
                          "use compute_bge_metrics for per-layer graphs")
     names = resolve(only, MGE_METRICS)
-    ref = graph.encoding == "mge-reference" if reference is None else reference
+    ref = flavour_of(graph.encoding) is Flavour.MGE_REFERENCE if reference is None else reference
     view = GraphView(graph)
     values = compute_metrics_on_view(view, names, reference=ref, rng=random.Random(seed),
                                      seed=seed, timings=timings, motifs=motifs, workers=workers,

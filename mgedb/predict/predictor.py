@@ -10,9 +10,7 @@ trust: unpickling runs code) with the manifest also written next to them as ``<f
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mgedb.atomic import atomic_write, write_json
 from mgedb.errors import PredictorError
 from mgedb.predict.evaluate import assemble, cross_validate, fit_pipeline, single_thread
 from mgedb.predict.features import build_features, parse_feature_spec
@@ -111,17 +110,9 @@ class Predictor:
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"format": FORMAT, "pipelines": self.pipelines, "columns": self.columns,
                    "manifest": self.manifest}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            joblib.dump(payload, tmp, compress=3)
-            os.replace(tmp, path)
-            os.chmod(path, 0o644)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        path.with_name(path.name + ".json").write_text(
-            json.dumps(self.manifest, indent=2, default=str))
+        with atomic_write(path) as fh:
+            joblib.dump(payload, fh, compress=3)
+        write_json(path.with_name(path.name + ".json"), self.manifest)
         return path
 
     @classmethod

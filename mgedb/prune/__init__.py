@@ -21,11 +21,12 @@ from torch import nn
 from mgedb.checkpoint import prunable_layers
 from mgedb.errors import DataError, PruningError
 from mgedb.prune import er, erk, grasp, prospr, snip, synflow, uniform
-from mgedb.prune.base import Batch, Pruner, check_sparsity, layer_densities, realised_sparsity
+from mgedb.prune.base import Batch, PrunerSpec, check_sparsity, layer_densities, realised_sparsity
+from mgedb.vocab import Pruner
 
 __all__ = [
     "PRUNERS",
-    "Pruner",
+    "PrunerSpec",
     "apply_masks",
     "density_table",
     "layer_densities",
@@ -33,22 +34,21 @@ __all__ = [
     "realised_sparsity",
 ]
 
-PRUNERS: dict[str, Pruner] = {
-    "uniform": Pruner("uniform", uniform.prune, needs_data=False, exact=True,
-                      summary="global uniform random over all prunable weights"),
-    "er": Pruner("er", er.prune, needs_data=False, exact=True,
-                 summary="Erdős–Rényi random (RigL; --er-variant reference: the reference's)"),
-    "erk": Pruner("erk", erk.prune, needs_data=False, exact=True,
-                  summary="Erdős–Rényi-Kernel random (RigL)"),
-    "snip": Pruner("snip", snip.prune, needs_data=True, exact=True,
-                   summary="|w·∂L/∂w| on one batch"),
-    "grasp": Pruner("grasp", grasp.prune, needs_data=True, exact=True,
-                    summary="gradient-flow preservation, -θ⊙Hg"),
-    "synflow": Pruner("synflow", synflow.prune, needs_data=False, exact=True,
-                      summary="iterative synaptic flow, data-free"),
-    "prospr": Pruner("prospr", prospr.prune, needs_data=True, exact=True,
-                     summary="meta-gradients through 3 SGD steps"),
-}
+#: The implementation of every :class:`mgedb.vocab.Pruner` (whether it needs data: the vocabulary).
+PRUNERS: dict[str, PrunerSpec] = {s.name: s for s in (
+    PrunerSpec(Pruner.UNIFORM, uniform.prune, exact=True,
+               summary="global uniform random over all prunable weights"),
+    PrunerSpec(Pruner.ER, er.prune, exact=True,
+               summary="Erdős–Rényi random (RigL; --er-variant reference: the reference's)"),
+    PrunerSpec(Pruner.ERK, erk.prune, exact=True, summary="Erdős–Rényi-Kernel random (RigL)"),
+    PrunerSpec(Pruner.SNIP, snip.prune, exact=True, summary="|w·∂L/∂w| on one batch"),
+    PrunerSpec(Pruner.GRASP, grasp.prune, exact=True,
+               summary="gradient-flow preservation, -θ⊙Hg"),
+    PrunerSpec(Pruner.SYNFLOW, synflow.prune, exact=True,
+               summary="iterative synaptic flow, data-free"),
+    PrunerSpec(Pruner.PROSPR, prospr.prune, exact=True,
+               summary="meta-gradients through 3 SGD steps"),
+)}
 
 
 def prune(model: nn.Module, pruner: str, sparsity: float, seed: int = 0,

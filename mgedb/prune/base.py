@@ -22,11 +22,12 @@ from torch import nn
 
 from mgedb.checkpoint import prunable_layers
 from mgedb.errors import DataError, PruningError
+from mgedb.vocab import Pruner
 
 __all__ = [
     "Batch",
-    "Pruner",
     "PrunerFn",
+    "PrunerSpec",
     "apportion",
     "check_sparsity",
     "exact_masks",
@@ -49,14 +50,22 @@ class PrunerFn(Protocol):
 
 
 @dataclass(frozen=True)
-class Pruner:
-    """One registered algorithm."""
+class PrunerSpec:
+    """One registered algorithm (its name and whether it needs data: :class:`mgedb.vocab.Pruner`).
+    """
 
-    name: str
+    name: Pruner
     fn: PrunerFn
-    needs_data: bool
     exact: bool  # hits round((1 - sparsity) * N) kept weights exactly
     summary: str
+    #: default loader batch size of a data-driven pruner on the CPU (the reference: SNIP 128,
+    #: ProsPr 512 — 128 here to bound CPU time and memory; GraSP collects 25 samples per class
+    #: from as many batches as it needs)
+    batch_size: int = 128
+
+    @property
+    def needs_data(self) -> bool:
+        return self.name.needs_data
 
 
 def check_sparsity(sparsity: float) -> float:
