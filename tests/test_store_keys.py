@@ -7,8 +7,7 @@ import pytest
 from store_fixtures import random_graph, tiny_graph, tiny_graphset
 
 from mgedb.graph import Graph
-from mgedb.store import flavour_params
-from mgedb.store.base import compare_engines
+from mgedb.store import compare_engines, flavour_params
 from mgedb.store.keys import (
     graph_digest,
     graph_key,

@@ -16,6 +16,10 @@ import numpy as np
 import pandas as pd
 
 from mgedb.errors import DataError
+from mgedb.metrics.registry import BGE_METRICS as REGISTRY_BGE_METRICS
+from mgedb.metrics.registry import RAMANUJAN_PUBLISHED, published_columns, published_order, spec
+from mgedb.store.records import RECORD_META
+from mgedb.vocab import Encoding, Pruner
 
 __all__ = [
     "BGE_METRICS",
@@ -39,39 +43,32 @@ __all__ = [
 
 #: Published architecture names (the ``model`` column).
 MODELS = ("CONV-6", "Resnet-20", "Resnet-32", "Wide-Resnet-28-2", "MobileNetV2")
-#: Pruning-at-initialisation algorithms (ranked by ``mgedb predict``), in the published order.
-PAI_PRUNERS = ("grasp", "er", "erk", "prospr", "synflow", "uniform", "snip")
+#: Pruning-at-initialisation algorithms (ranked by ``mgedb predict``).
+PAI_PRUNERS: tuple[str, ...] = Pruner.values()
 #: Dynamic-sparse-training algorithms of the published table.
 DST_PRUNERS = ("snfs", "itop", "rigl", "dsr")
 SOURCES = ("published", "mgedb")
 
+# Every metric column comes from the metric registry (mgedb.metrics.registry), under its
+# published column name.
 #: The 16 MGE topometrics, under the published (normalised) column names, in the published order.
-MGE_METRICS = (
-    "sink_nodes", "source_nodes", "disc_nodes", "r-out", "r-in", "2-hop_nei", "cut-edges", "motif",
-    "no_connected_components", "mean_connected_components", "avg_node_strength", "1-hop_nei",
-    "cut-nodes", "k-core", "spectral_gap", "spectral_radius",
-)
+MGE_METRICS: tuple[str, ...] = tuple(published_columns())
 #: The MGE topometrics that depend on the trained weights (the rest depend on the mask only).
-MGE_WEIGHTED = ("avg_node_strength", "spectral_gap", "spectral_radius")
+MGE_WEIGHTED: tuple[str, ...] = tuple(spec(n).column for n in published_order()
+                                      if spec(n).weighted)
 #: The 13 mask-only MGE topometrics.
 MGE_STRUCTURAL = tuple(m for m in MGE_METRICS if m not in MGE_WEIGHTED)
 
 #: The 10 per-layer topometrics of the rolled / rolled-channel BGEs (raw, un-normalised).
-BGE_METRICS = (
-    "cut-edges", "cut-nodes", "motif", "1-hop_nei", "avg_node_strength", "k-core",
-    "no_connected_components", "mean_connected_components", "spectral_gap", "spectral_radius",
-)
+BGE_METRICS: tuple[str, ...] = tuple(spec(n).column for n in REGISTRY_BGE_METRICS)
 #: Per-layer Ramanujan metrics of the rolled BGE (published ``ramanunjan_results``).
-RAMANUJAN_METRICS = ("iterative_spectral_gap", "iterative_degree_bound", "degree_bound")
+RAMANUJAN_METRICS: tuple[str, ...] = tuple(RAMANUJAN_PUBLISHED.values())
 
-RECORD_COLUMNS = (
-    "key", "source", "model", "dataset", "pruner", "sparsity", "seed", "accuracy",
-    "dense_accuracy", "nodes", "edges", *MGE_METRICS,
-)
+RECORD_COLUMNS = (*RECORD_META, *MGE_METRICS)
 LAYER_COLUMNS = (
     "key", "encoding", "layer_id", "layer_name", "density", *BGE_METRICS, *RAMANUJAN_METRICS,
 )
-LAYER_ENCODINGS = ("rolled", "rolled-channel")
+LAYER_ENCODINGS: tuple[str, ...] = tuple(e.value for e in Encoding if e.bge)
 
 _STR = ("key", "source", "model", "dataset", "pruner")
 _INT = ("seed",)

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mgedb.graph import Graph, GraphSet
+from mgedb.vocab import flavour_of  # re-exported: the flavour is part of a network key
 
 __all__ = ["KEY_LENGTH", "flavour_of", "graph_digest", "graph_key", "is_graph_key", "network_key",
            "uid_base", "uid_range"]
@@ -33,11 +34,6 @@ _M2 = np.uint64(0x94D049BB133111EB)
 
 def _hash(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:KEY_LENGTH]
-
-
-def flavour_of(encoding: str) -> str:
-    """The metric flavour of an encoding: the reference's definitions for ``mge-reference``."""
-    return "mge-reference" if encoding == "mge-reference" else "mge"
 
 
 def network_key(model: str, digest: str, encoding: str, flavour: str) -> str:

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -29,8 +29,9 @@ from mgedb.errors import (
     QueryTimeout,
     ReadOnlyViolation,
 )
-from mgedb.store.base import BaseStore, NetworkInfo, ProgressFn
+from mgedb.store.base import BaseStore
 from mgedb.store.keys import uid_range
+from mgedb.store.protocol import ProgressFn
 from mgedb.store.queries import registry, split_statements, strip_comments_and_strings
 from mgedb.store.tables import UNIT_LABELS, GraphTables
 
@@ -317,23 +318,19 @@ class KuzuStore(BaseStore):
         nodes = ", ".join(f"'{label}': '{pred}'" for label in UNIT_LABELS)
         self._execute(f"CALL project_graph('{PROJECTED}', {{{nodes}}}, ['W'])")
 
-    def _algo_metrics(self, key: str, info: NetworkInfo, names: Sequence[str], n: int
-                      ) -> tuple[dict[str, float], list[str]]:
+    def _algo_counts(self, key: str, counts: Collection[str]) -> dict[str, float]:
+        """k-core and WCC from the ``algo`` extension; Kùzu has no bridges / articulation points
+        (left out: the array engine computes those)."""
         values: dict[str, float] = {}
-        need_cc = bool({"n_components", "mean_component_size"} & set(names))
-        if "k_core" in names or need_cc:
+        if "k_core_sum" in counts or "components" in counts:
             self._project(key)
             try:
-                if "k_core" in names:
-                    s = self.run_query("algo/k_core_sum").iloc[0]["value"]
-                    values["k_core"] = float(s) / n if n else float("nan")
-                if need_cc:
-                    c = int(self.run_query("algo/component_count").iloc[0]["value"])
-                    if "n_components" in names:
-                        values["n_components"] = c
-                    if "mean_component_size" in names:
-                        values["mean_component_size"] = n / c if c else float("nan")
+                if "k_core_sum" in counts:
+                    values["k_core_sum"] = float(
+                        self.run_query("algo/k_core_sum").iloc[0]["value"])
+                if "components" in counts:
+                    values["components"] = int(
+                        self.run_query("algo/component_count").iloc[0]["value"])
             finally:
                 self._execute(f"CALL drop_projected_graph('{PROJECTED}')")
-        fallback = [m for m in ("cut_edges", "cut_nodes") if m in names]
-        return values, fallback
+        return values

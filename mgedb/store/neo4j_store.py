@@ -13,7 +13,7 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,7 +30,9 @@ from mgedb.errors import (
     QueryTimeout,
     ReadOnlyViolation,
 )
-from mgedb.store.base import BaseStore, NetworkInfo, ProgressFn
+from mgedb.store.base import BaseStore
+from mgedb.store.engine import ALGORITHM_COUNTS
+from mgedb.store.protocol import ProgressFn
 from mgedb.store.queries import registry
 from mgedb.store.tables import BGE_LABEL, GraphTables
 
@@ -349,9 +351,10 @@ class Neo4jStore(BaseStore):
                 self._gds = None
         return self._gds if isinstance(self._gds, str) else None
 
-    def _algo_metrics(self, key: str, info: NetworkInfo, names: Sequence[str], n: int
-                      ) -> tuple[dict[str, float], list[str]]:
+    def _algo_counts(self, key: str, counts: Collection[str]) -> dict[str, float]:
+        """Core numbers, WCC, bridges and articulation points from GDS on a projection."""
         if self.gds_version() is None:
+            names = [m for m, c in ALGORITHM_COUNTS.items() if c in counts]
             raise GdsNotInstalled(
                 f"{', '.join(names)} need the Neo4j Graph Data Science plugin, which {self.uri} "
                 "does not have; install it (docker/compose.yml sets NEO4J_PLUGINS="
@@ -364,21 +367,17 @@ class Neo4jStore(BaseStore):
             def one(query: str) -> float:
                 return float(self.run_query(query, {"graph": graph}).iloc[0]["value"])
 
-            if "k_core" in names:
-                values["k_core"] = one("gds/k_core_sum") / n if n else float("nan")
-            if {"n_components", "mean_component_size"} & set(names):
-                c = int(one("gds/component_count"))
-                if "n_components" in names:
-                    values["n_components"] = c
-                if "mean_component_size" in names:
-                    values["mean_component_size"] = n / c if c else float("nan")
-            if "cut_edges" in names:
-                values["cut_edges"] = int(one("gds/bridge_count"))
-            if "cut_nodes" in names:
-                values["cut_nodes"] = int(one("gds/articulation_point_count"))
+            if "k_core_sum" in counts:
+                values["k_core_sum"] = one("gds/k_core_sum")
+            if "components" in counts:
+                values["components"] = int(one("gds/component_count"))
+            if "bridges" in counts:
+                values["bridges"] = int(one("gds/bridge_count"))
+            if "articulation_points" in counts:
+                values["articulation_points"] = int(one("gds/articulation_point_count"))
         finally:
             self.run_query("gds/drop_graph", {"graph": graph})
-        return values, []
+        return values
 
     def check(self) -> dict[str, Any]:
         """Server name/version/edition, GDS version and what is missing for mgedb."""

@@ -9,11 +9,12 @@ named by intent (``metrics/sink_nodes``). A file opens with ``//`` header lines:
     // mode: read
 
 ``params`` lists every ``$name`` the body uses (``none`` when there are none) and ``mode`` is
-``read`` (default), ``write`` or ``schema``. Files under ``cypher/kuzu/`` are Kùzu-dialect overrides
-of the file with the same name outside it (or Kùzu-only queries); files under ``cypher/gds/`` call
-Neo4j Graph Data Science procedures. A broken file fails at load time with :class:`QueryFileError`
-naming it; an unknown name is :class:`UnknownQuery` and wrong parameters are
-:class:`QueryParameterError`, both raised before any database is touched.
+``read`` (default), ``write`` or ``schema``. A file under ``cypher/<dialect>/`` (``kuzu/``,
+``neo4j/``) overrides, for that dialect only, the shared file with the same name outside it (or is
+a query only that dialect has); every dialect falls back to the shared file. Files under
+``cypher/gds/`` call Neo4j Graph Data Science procedures (Neo4j only). A broken file fails at
+load time with :class:`QueryFileError` naming it; an unknown name is :class:`UnknownQuery` and
+wrong parameters are :class:`QueryParameterError`, both raised before any database is touched.
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ from mgedb.errors import QueryFileError, QueryParameterError, UnknownQuery
 __all__ = ["DIALECTS", "Query", "QueryRegistry", "cypher_parameters", "registry",
            "split_statements", "strip_comments_and_strings"]
 
-#: ``neo4j`` reads the portable files (and ``gds/``); ``kuzu`` prefers ``kuzu/<name>`` overrides.
+#: Every dialect prefers its ``<dialect>/<name>`` override, else the shared file.
 DIALECTS = ("neo4j", "kuzu")
+#: Query namespaces only one dialect runs (``gds/``: Neo4j Graph Data Science procedures).
+_ONLY = {"gds/": "neo4j"}
 MODES = ("read", "write", "schema")
-_KUZU = "kuzu/"
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _HEADER = re.compile(r"^//\s*(params|returns|mode)\s*:\s*(.*?)\s*$", re.IGNORECASE)
 # one alternation: comments and quoted strings/identifiers, scanned left to right
@@ -70,7 +72,7 @@ class Query:
     """One query file: its name, dialect, statements and declared interface."""
 
     name: str  # e.g. "metrics/sink_nodes" (no dialect prefix)
-    dialect: str  # "neo4j" (portable or GDS) or "kuzu"
+    dialect: str  # the dialect it is written in: "neo4j" (shared files, GDS) or "kuzu"
     path: str  # relative to the cypher package, e.g. "kuzu/metrics/sink_nodes.cypher"
     text: str  # the file's text, header included
     statements: tuple[str, ...]
@@ -91,11 +93,16 @@ class Query:
     def gds(self) -> bool:
         return self.name.startswith("gds/")
 
+    @property
+    def override(self) -> bool:
+        """Whether the file lives under ``cypher/<dialect>/`` (not a shared file)."""
+        return self.path.startswith(f"{self.dialect}/")
+
 
 def _parse(path: str, text: str) -> Query:
     rel = path[:-len(".cypher")]
-    dialect = "kuzu" if rel.startswith(_KUZU) else "neo4j"
-    name = rel[len(_KUZU):] if dialect == "kuzu" else rel
+    head, _, rest = rel.partition("/")
+    dialect, name = (head, rest) if head in DIALECTS and rest else ("neo4j", rel)
     header: dict[str, str] = {}
     description: list[str] = []
     for line in text.splitlines():
@@ -189,40 +196,47 @@ class QueryRegistry:
 
     def __init__(self, root: Traversable | None = None) -> None:
         self.root = root if root is not None else files("mgedb.cypher")
-        self._queries: dict[tuple[str, str], Query] = {}
+        self._shared: dict[str, Query] = {}
+        self._overrides: dict[tuple[str, str], Query] = {}
         for path, entry in _walk(self.root):
             try:
                 text = entry.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as e:
                 raise QueryFileError(f"{path}: cannot read ({e})") from None
             q = _parse(path, text)
-            self._queries[(q.dialect, q.name)] = q
+            if q.override:
+                self._overrides[(q.dialect, q.name)] = q
+            else:
+                self._shared[q.name] = q
 
     def __iter__(self) -> Iterator[Query]:
-        return iter(self._queries.values())
+        return iter([*self._shared.values(), *self._overrides.values()])
 
     def __len__(self) -> int:
-        return len(self._queries)
+        return len(self._shared) + len(self._overrides)
+
+    @staticmethod
+    def _visible(name: str, dialect: str) -> bool:
+        return all(dialect == only for prefix, only in _ONLY.items() if name.startswith(prefix))
 
     def names(self, dialect: str = "neo4j") -> list[str]:
-        """The query names visible in a dialect."""
+        """The query names visible in a dialect: its overrides and the shared files it runs."""
         self._check_dialect(dialect)
-        own = {n for d, n in self._queries if d == dialect}
-        if dialect == "kuzu":
-            own |= {n for d, n in self._queries if d == "neo4j" and not n.startswith("gds/")}
+        own = {n for d, n in self._overrides if d == dialect}
+        own |= {n for n in self._shared if self._visible(n, dialect)}
         return sorted(own)
 
     def get(self, name: str, dialect: str = "neo4j") -> Query:
-        """The query ``name`` as the given backend dialect runs it."""
+        """The query ``name`` as the given backend dialect runs it: the dialect's override, else
+        the shared file."""
         self._check_dialect(dialect)
-        if dialect == "kuzu":
-            q = self._queries.get(("kuzu", name))
-            if q is not None:
-                return q
-            if name.startswith("gds/"):
-                raise UnknownQuery(f"query {name!r} needs Neo4j GDS; the embedded store has no "
-                                   "GDS procedures (use --store neo4j)")
-        q = self._queries.get(("neo4j", name))
+        q = self._overrides.get((dialect, name))
+        if q is not None:
+            return q
+        if name.startswith("gds/") and not self._visible(name, dialect):
+            raise UnknownQuery(f"query {name!r} needs Neo4j GDS; the embedded store has no "
+                               "GDS procedures (use --store neo4j)")
+        q = self._shared.get(name)
         if q is None:
             known = ", ".join(self.names(dialect))
             raise UnknownQuery(f"no query named {name!r} for {dialect}; known: {known}")
