@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -34,6 +35,7 @@ __all__ = [
     "milestone_epochs",
     "recipe",
     "train_model",
+    "training_record",
 ]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -179,3 +181,46 @@ def train_model(model: nn.Module, train_loader: Iterable[Batch], test_loader: It
     return TrainResult(accuracy=acc, train_loss=loss_avg, train_accuracy=acc_train,
                        epochs=cfg.epochs, wall_time_s=time.perf_counter() - start,
                        history=history)
+
+
+def training_record(result: TrainResult, config: TrainConfig, *, model: str, dataset: str,
+                    data_name: str | None, classes: int, seed: int, batch_size: int,
+                    masks: Mapping[str, torch.Tensor] | None, checkpoint: Path | None,
+                    sidecar: Mapping[str, Any], dense_accuracy: float | None) -> dict[str, Any]:
+    """The JSON record of one training run (``mgedb train``; written as the trained checkpoint's
+    sidecar): what was trained on what, its accuracy and drop, the recipe and the history.
+
+    ``masks`` None means a dense run; ``data_name`` is the synthetic set's name (None: the real
+    ``dataset``); ``sidecar`` is the pruned checkpoint's metadata.
+    """
+    import mgedb
+    from mgedb.checkpoint import file_digest
+    from mgedb.models import REFERENCE_NAMES
+    from mgedb.prune import layer_densities, realised_sparsity
+    from mgedb.vocab import Dataset
+
+    dense = checkpoint is None
+    synthetic = data_name is not None
+    return {
+        "kind": "dense" if dense else "sparse",
+        "model": model, "model_reference_name": REFERENCE_NAMES[model],
+        "dataset": data_name if synthetic else str(dataset),
+        "dataset_reference_name": None if synthetic else Dataset(dataset).published,
+        "synthetic": synthetic, "classes": classes,
+        "pruner": None if dense else sidecar.get("pruner"),
+        "sparsity": 0.0 if dense else sidecar.get("sparsity"),
+        "realised_sparsity": 0.0 if masks is None else realised_sparsity(masks),
+        "seed": seed, "pruning_seed": sidecar.get("seed"),
+        "accuracy": result.accuracy, "dense_accuracy": dense_accuracy,
+        "accuracy_drop": None if dense_accuracy is None else accuracy_drop(dense_accuracy,
+                                                                           result.accuracy),
+        "train_accuracy": result.train_accuracy, "train_loss": result.train_loss,
+        "epochs": result.epochs, "wall_time_s": result.wall_time_s, "device": config.device,
+        "batch_size": batch_size, **{k: v for k, v in config.as_dict().items() if k != "device"},
+        "source_checkpoint": None if checkpoint is None else str(checkpoint),
+        "source_digest": None if checkpoint is None else file_digest(checkpoint),
+        "layer_densities": None if masks is None else layer_densities(masks),
+        "pruning": {k: v for k, v in sidecar.items() if k != "layer_densities"} or None,
+        "mgedb_version": mgedb.__version__,
+        "history": result.history,
+    }

@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import typer
 
+from mgedb.atomic import atomic_write
 from mgedb.cli._app import app
+from mgedb.cli._options import AllowPickle, Classes, EncodingChoice, Model
 from mgedb.cli._render import Format, err_console, render, render_mapping
-from mgedb.graph import Graph, GraphSet, load_graph, save_graph
-
-
-class Encoding(str, Enum):
-    mge = "mge"
-    mge_reference = "mge-reference"
-    rolled = "rolled"
-    rolled_channel = "rolled-channel"
-
+from mgedb.graph import Graph, GraphSet, export_arrays, load_graph, save_graph
+from mgedb.vocab import Encoding
 
 CheckpointArg = typer.Argument(..., help="Checkpoint (.pt state dict) of a zoo model.",
                                show_default=False)
-ModelOpt = typer.Option(..., "--model", "-m",
-                        help="Zoo model: conv6, resnet20, resnet32, wrn28_2, mobilenet_v2.")
-ClassesOpt = typer.Option(10, "--classes", help="Number of classes of the classifier.")
-EncodingOpt = typer.Option(Encoding.mge, "--encoding", "-e", help="Graph encoding.")
-PickleOpt = typer.Option(
-    False, "--allow-pickle",
-    help="Accept a full pickled model (unpickling runs code: trusted files only).")
 
 
 def _print_summary(value: Graph | GraphSet, fmt: Format, title: str) -> None:
@@ -51,12 +37,12 @@ def _print_summary(value: Graph | GraphSet, fmt: Format, title: str) -> None:
 
 @app.command()
 def encode(
+    model: Model,
     checkpoint: Path = CheckpointArg,
-    model: str = ModelOpt,
-    classes: int = ClassesOpt,
-    encoding: Encoding = EncodingOpt,
+    classes: Classes = 10,
+    encoding: EncodingChoice = Encoding.MGE,
     out: Path = typer.Option(..., "--out", "-o", help="Graph file to write (.npz)."),
-    allow_pickle: bool = PickleOpt,
+    allow_pickle: AllowPickle = False,
     compress: bool = typer.Option(False, help="Compress the graph file (smaller, slower)."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Summary output format."),
     json_: bool = typer.Option(False, "--json", help="Same as --format json."),
@@ -81,27 +67,6 @@ def info(
     _print_summary(load_graph(graph_file), Format.json if json_ else fmt, str(graph_file))
 
 
-def export_arrays(value: Graph | GraphSet) -> dict[str, Any]:
-    """Plain arrays for other tools: int64 ``src``/``dst``, float32 ``weight``, ``dimension``.
-
-    A set of per-layer graphs is exported as one disjoint union (graph ``i``'s nodes follow graph
-    ``i − 1``'s), with ``graph_ptr`` giving each graph's first partition in ``dimension``.
-    """
-    graphs = value.graphs if isinstance(value, GraphSet) else (value,)
-    node_base = np.cumsum([0] + [g.n_nodes for g in graphs])
-    bases = list(zip(graphs, node_base[:-1], strict=True))
-    arrays: dict[str, Any] = {
-        "src": np.concatenate([g.src.astype(np.int64) + b for g, b in bases]),
-        "dst": np.concatenate([g.dst.astype(np.int64) + b for g, b in bases]),
-        "weight": np.concatenate([g.weight for g in graphs]).astype(np.float32),
-        "kind": np.concatenate([g.kind for g in graphs]),
-        "dimension": np.concatenate([g.dimension for g in graphs]).astype(np.int64),
-    }
-    if isinstance(value, GraphSet):
-        arrays["graph_ptr"] = np.cumsum([0] + [len(g.partitions) for g in graphs]).astype(np.int64)
-    return arrays
-
-
 @app.command()
 def export(
     graph_file: Path = typer.Argument(..., help="Graph file written by `mgedb encode`."),
@@ -111,8 +76,6 @@ def export(
     """Export the edge list for other tools (node ids partition-major, then channel, row, col)."""
     value = load_graph(graph_file)
     arrays = export_arrays(value)
-    tmp = edges.with_name(edges.name + ".tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_write(edges) as fh:
         np.savez(fh, **arrays)
-    tmp.replace(edges)
     err_console.print(f"wrote {len(arrays['src']):,} edges to {edges}")

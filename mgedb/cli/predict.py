@@ -243,41 +243,6 @@ def compare(
         _note(f"best union: {bu} (mean {buv:.3f}; selected on the same folds)")
 
 
-def _checkpoint_record(path: Path, arch: str, classes: int, dataset: str | None,
-                       only: list[str] | None) -> Any:
-    """Encode a checkpoint (reference MGE), compute the metrics in ``only`` and make a record."""
-    import numpy as np
-
-    from mgedb.encode import encode_checkpoint, layer_specs
-    from mgedb.graph import Graph
-    from mgedb.metrics import compute_mge_metrics, normalise
-    from mgedb.models import REFERENCE_NAMES
-    from mgedb.predict.records import record_from_metrics
-
-    key = arch.lower().replace("-", "_")
-    aliases = {v.lower().replace("-", "_"): k for k, v in REFERENCE_NAMES.items()}
-    key = aliases.get(key, key)
-    if key not in REFERENCE_NAMES:
-        raise DataError(f"--arch {arch!r} is not a zoo model; choose one of "
-                        f"{', '.join(REFERENCE_NAMES)}")
-    g = encode_checkpoint(path, key, classes=classes, encoding="mge-reference")
-    if not isinstance(g, Graph):
-        raise DataError(f"{path}: the mge-reference encoding did not give one graph")
-    raw = compute_mge_metrics(g, only=only or None)
-    metrics = dict(normalise(raw))
-    specs = layer_specs(g)
-    nnz = float(sum(s.nnz for s in specs))
-    numel = float(sum(s.numel for s in specs))
-    meta = dict(getattr(g, "meta", {}) or {})
-    sparsity = float(meta.get("sparsity_target", 1 - nnz / numel if numel else np.nan))
-    return record_from_metrics(
-        metrics, model=REFERENCE_NAMES[key],
-        dataset=dataset or str(meta.get("dataset", "unknown")),
-        pruner=str(meta.get("pruner", "unknown")), sparsity=sparsity,
-        seed=int(meta.get("seed", 0)), nodes=float(g.n_nodes), edges=float(g.n_edges),
-        key=f"mgedb/checkpoint/{meta.get('checkpoint_digest', path.name)}")
-
-
 @predict_app.command("score")
 def score(
     target: str = typer.Argument(..., help="A network key in the graph store, or a checkpoint "
@@ -305,10 +270,11 @@ def score(
         if arch is None:
             raise DataError(f"{target}: scoring a checkpoint needs --arch (its zoo model)")
         from mgedb.predict.records import MGE_METRICS
+        from mgedb.study.measure import checkpoint_record
 
         used = {c for cols in p.columns.values() for c in cols}
-        rec = _checkpoint_record(path, arch, classes, dataset,
-                                 [m for m in MGE_METRICS if m in used])
+        rec = checkpoint_record(path, arch, classes, dataset,
+                                [m for m in MGE_METRICS if m in used])
         if p.weight_dependent:
             _note(f"note: predictor {p.feature_set!r} uses weight-dependent metrics learnt on "
                   "trained weights; an untrained checkpoint is out of its domain (use "

@@ -11,18 +11,19 @@ from typing import Any
 import typer
 
 from mgedb.cli._app import app
+from mgedb.cli._options import (
+    DataDir,
+    DatasetChoice,
+    Download,
+    FormatChoice,
+    Model,
+    OptionalModel,
+    Synthetic,
+    SyntheticSamples,
+)
 from mgedb.cli._render import Format, err_console, progress, render, render_mapping
 from mgedb.errors import CheckpointError, DataError, UnknownModel
-
-
-class PrunerName(str, Enum):
-    uniform = "uniform"
-    er = "er"
-    erk = "erk"
-    snip = "snip"
-    grasp = "grasp"
-    synflow = "synflow"
-    prospr = "prospr"
+from mgedb.vocab import Dataset, Pruner
 
 
 class ErVariant(str, Enum):
@@ -30,34 +31,9 @@ class ErVariant(str, Enum):
     reference = "reference"
 
 
-class DatasetName(str, Enum):
-    cifar10 = "cifar10"
-    cifar100 = "cifar100"
-    tinyimagenet = "tinyimagenet"
-
-
 class Device(str, Enum):
     cpu = "cpu"
     cuda = "cuda"
-
-
-#: Default loader batch size of each data-driven pruner on the CPU (the reference: SNIP 128,
-#: ProsPr 512 — 128 here to bound CPU time and memory; GraSP collects 25 samples per class from
-#: as many batches as it needs).
-PRUNE_BATCH = {"snip": 128, "grasp": 128, "prospr": 128}
-DATASET_REFERENCE_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
-                           "tinyimagenet": "tinyimagenet"}
-
-DataDirOpt = typer.Option(None, "--data-dir", help="Directory holding the dataset "
-                          "(torchvision layout: cifar-10-batches-py/, cifar-100-python/, "
-                          "tiny-imagenet-200/).")
-DatasetOpt = typer.Option(DatasetName.cifar10, "--dataset", help="Dataset.")
-SyntheticOpt = typer.Option(False, "--synthetic",
-                            help="Use the built-in synthetic image set instead of --data-dir.")
-SyntheticSamplesOpt = typer.Option(2000, "--synthetic-samples", min=2,
-                                   help="--synthetic: training images (test: a quarter).")
-DownloadOpt = typer.Option(False, "--download",
-                           help="Download CIFAR-10/100 into --data-dir if absent (needs internet).")
 
 
 def _split(samples: int) -> tuple[int, int]:
@@ -72,19 +48,18 @@ def _version() -> str:
 
 @app.command("prune")
 def prune_cmd(
-    model: str = typer.Option(..., "--model", "-m",
-                              help="Zoo model: conv6, resnet20, resnet32, wrn28_2, mobilenet_v2."),
-    pruner: PrunerName = typer.Option(..., "--pruner", "-p", help="Pruning algorithm."),
+    model: Model,
+    pruner: Pruner = typer.Option(..., "--pruner", "-p", help="Pruning algorithm."),
     sparsity: float = typer.Option(..., "--sparsity", "-s",
                                    help="Target global weight sparsity in [0, 1)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the model initialisation and the pruner."),
     out: Path = typer.Option(..., "--out", "-o", help="Checkpoint to write (.pt state dict)."),
     classes: int | None = typer.Option(None, "--classes", min=1,
                                        help="Classes (default: the dataset's, 10 for CIFAR-10)."),
-    dataset: DatasetName = DatasetOpt,
-    data_dir: Path | None = DataDirOpt,
-    synthetic: bool = SyntheticOpt,
-    synthetic_samples: int = SyntheticSamplesOpt,
+    dataset: DatasetChoice = Dataset.CIFAR10,
+    data_dir: DataDir = None,
+    synthetic: Synthetic = False,
+    synthetic_samples: SyntheticSamples = 2000,
     batch_size: int | None = typer.Option(
         None, "--batch-size", min=1,
         help="Loader batch size for snip/grasp/prospr (default 128 for each)."),
@@ -93,8 +68,8 @@ def prune_cmd(
         help="er only: 'correct' (RigL's Erdős–Rényi) or 'reference' (mge-snn's variant)."),
     synflow_iterations: int = typer.Option(100, "--synflow-iterations", min=1,
                                            help="synflow only: pruning rounds."),
-    download: bool = DownloadOpt,
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
+    download: Download = False,
+    fmt: FormatChoice = Format.table,
 ) -> None:
     """Prune a freshly initialised zoo model at initialisation and save it with a sidecar."""
     from mgedb.checkpoint import save_checkpoint
@@ -106,7 +81,7 @@ def prune_cmd(
     key = canonical_name(model)
     spec = PRUNERS[pruner.value]
     n_classes = classes if classes is not None else DATASETS[dataset.value][0]
-    bs = batch_size or PRUNE_BATCH.get(pruner.value, 128)
+    bs = batch_size or spec.batch_size
     batches = None
     data_name = None
     if spec.needs_data:
@@ -135,9 +110,9 @@ def prune_cmd(
         "init": "torch.manual_seed(seed); build_model (Kaiming-normal, zero biases); "
                 "pruner continues the same random stream",
     }
-    if pruner is PrunerName.er:
+    if pruner is Pruner.ER:
         meta["er_variant"] = er_variant.value
-    if pruner is PrunerName.synflow:
+    if pruner is Pruner.SYNFLOW:
         meta["synflow_iterations"] = synflow_iterations
     if spec.needs_data:
         meta.update({"data": data_name, "batch_size": bs})
@@ -172,12 +147,11 @@ def train_cmd(
     checkpoint: Path | None = typer.Argument(
         None, help="Pruned checkpoint (its masks, weight != 0, stay fixed). Omit with --dense.",
         show_default=False),
-    model: str | None = typer.Option(None, "--model", "-m",
-                                     help="Zoo model (default: from the checkpoint's sidecar)."),
-    dataset: DatasetName = DatasetOpt,
-    data_dir: Path | None = DataDirOpt,
-    synthetic: bool = SyntheticOpt,
-    synthetic_samples: int = SyntheticSamplesOpt,
+    model: OptionalModel = None,
+    dataset: DatasetChoice = Dataset.CIFAR10,
+    data_dir: DataDir = None,
+    synthetic: Synthetic = False,
+    synthetic_samples: SyntheticSamples = 2000,
     epochs: int | None = typer.Option(None, "--epochs", min=1,
                                       help="Epochs (default: 160 CIFAR, 100 Tiny-ImageNet)."),
     batch_size: int = typer.Option(128, "--batch-size", min=1, help="Training batch size."),
@@ -197,17 +171,16 @@ def train_cmd(
     out: Path | None = typer.Option(None, "--out", "-o",
                                     help="Trained checkpoint (default: <checkpoint>.trained.pt; "
                                          "dense: <model>-<dataset>-dense-seed<seed>.pt)."),
-    download: bool = DownloadOpt,
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
+    download: Download = False,
+    fmt: FormatChoice = Format.table,
 ) -> None:
     """Train a pruned checkpoint with fixed masks (or a dense baseline); write it and its record."""
     import torch
 
-    from mgedb.checkpoint import file_digest, load_checkpoint, read_sidecar, save_checkpoint
+    from mgedb.checkpoint import load_checkpoint, read_sidecar, save_checkpoint
     from mgedb.datasets import DATASETS, make_loaders
-    from mgedb.models import REFERENCE_NAMES, canonical_name, seeded_model
-    from mgedb.prune import layer_densities, realised_sparsity
-    from mgedb.train import accuracy_drop, recipe, train_model
+    from mgedb.models import canonical_name, seeded_model
+    from mgedb.train import recipe, train_model, training_record
 
     if dense and checkpoint is not None:
         raise CheckpointError("--dense trains a fresh model: drop the CHECKPOINT argument")
@@ -250,29 +223,10 @@ def train_cmd(
                              on_epoch=on_epoch)
     if dense:
         known_dense = result.accuracy
-    record: dict[str, Any] = {
-        "kind": "dense" if dense else "sparse",
-        "model": key, "model_reference_name": REFERENCE_NAMES[key],
-        "dataset": loaders.name if synthetic else dataset.value,
-        "dataset_reference_name": None if synthetic else DATASET_REFERENCE_NAMES[dataset.value],
-        "synthetic": synthetic, "classes": n_classes,
-        "pruner": None if dense else meta.get("pruner"),
-        "sparsity": 0.0 if dense else meta.get("sparsity"),
-        "realised_sparsity": 0.0 if masks is None else realised_sparsity(masks),
-        "seed": run_seed, "pruning_seed": meta.get("seed"),
-        "accuracy": result.accuracy, "dense_accuracy": known_dense,
-        "accuracy_drop": None if known_dense is None else accuracy_drop(known_dense,
-                                                                        result.accuracy),
-        "train_accuracy": result.train_accuracy, "train_loss": result.train_loss,
-        "epochs": result.epochs, "wall_time_s": result.wall_time_s, "device": cfg.device,
-        "batch_size": batch_size, **{k: v for k, v in cfg.as_dict().items() if k != "device"},
-        "source_checkpoint": None if checkpoint is None else str(checkpoint),
-        "source_digest": None if checkpoint is None else file_digest(checkpoint),
-        "layer_densities": None if masks is None else layer_densities(masks),
-        "pruning": {k: v for k, v in meta.items() if k != "layer_densities"} or None,
-        "mgedb_version": _version(),
-        "history": result.history,
-    }
+    record = training_record(result, cfg, model=key, dataset=dataset,
+                             data_name=loaders.name if synthetic else None, classes=n_classes,
+                             seed=run_seed, batch_size=batch_size, masks=masks,
+                             checkpoint=checkpoint, sidecar=meta, dense_accuracy=known_dense)
     net.to("cpu")
     save_checkpoint(target, net, meta=record)
     shown = {k: v for k, v in record.items()

@@ -11,38 +11,33 @@ import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from mgedb.cli._app import app
+from mgedb.cli._options import (
+    AllowPickle,
+    Classes,
+    DatabaseName,
+    DbPath,
+    EncodingChoice,
+    FormatChoice,
+    Model,
+    StoreChoice,
+    Uri,
+    User,
+)
 from mgedb.cli._render import Format, err_console, progress, render, render_mapping
-from mgedb.cli.encode import Encoding
 from mgedb.errors import MgedbError
+from mgedb.vocab import Encoding, Engine, StoreKind
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mgedb.graph import Graph, GraphSet
-    from mgedb.store.base import GraphStore, ProgressFn
-
-
-class StoreKind(str, Enum):
-    embedded = "embedded"
-    neo4j = "neo4j"
-
-
-StoreOpt = typer.Option(None, "--store", envvar="MGEDB_STORE",
-                        help="Graph store: embedded (Kùzu, default) or neo4j.")
-DbOpt = typer.Option(None, "--db", envvar="MGEDB_DB",
-                     help="Directory of the embedded store (default: user data dir).")
-UriOpt = typer.Option(None, "--uri", envvar="NEO4J_URI", help="Neo4j Bolt URI.")
-UserOpt = typer.Option(None, "--user", envvar="NEO4J_USER", help="Neo4j user.")
-DatabaseOpt = typer.Option(None, "--database", envvar="NEO4J_DATABASE",
-                           help="Neo4j database name.")
-FormatOpt = typer.Option(Format.table, "--format", "-f", help="Output format.")
+    from mgedb.store.protocol import GraphStore, ProgressFn
+    from mgedb.study.measure import Source
 
 neo4j_app = typer.Typer(help="The Neo4j server: check what mgedb needs.", no_args_is_help=True)
 app.add_typer(neo4j_app, name="neo4j")
@@ -65,12 +60,12 @@ def _store(kind: StoreKind | None, db: Path | None, uri: str | None = None,
     if batch_size:
         opts["batch_size"] = batch_size
     if csv_import is not None:
-        if kind is not StoreKind.neo4j:
+        if kind is not StoreKind.NEO4J:
             raise MgedbError("--csv-import applies to --store neo4j only (the embedded store "
                              "always bulk-loads with COPY)")
         csv_import.mkdir(parents=True, exist_ok=True)
         opts["import_dir"] = csv_import
-    store = open_store(kind.value if kind else None, db, read_only=read_only, **opts)
+    store = open_store(kind, db, read_only=read_only, **opts)
     try:
         yield store
     finally:
@@ -91,71 +86,51 @@ def _progress_bar() -> Iterator[ProgressFn]:
         yield update
 
 
-def _ingest(value: Graph | GraphSet, meta: dict[str, Any], store: StoreKind | None,
-            db: Path | None, uri: str | None, user: str | None, database: str | None,
-            batch_size: int | None, metrics_only: bool, fmt: Format,
-            csv_import: Path | None = None) -> None:
-    from mgedb.graph import Graph
+def _ingest(source: Source, store: StoreKind | None, db: Path | None, uri: str | None,
+            user: str | None, database: str | None, batch_size: int | None, metrics_only: bool,
+            fmt: Format, csv_import: Path | None = None) -> None:
+    from mgedb.study.measure import measure
 
-    metrics = None
-    if metrics_only:
-        if not isinstance(value, Graph):
-            raise MgedbError("--metrics-only stores MGE topometrics; encode with --encoding mge "
-                             "or mge-reference (or drop --metrics-only to store the BGE graphs)")
-        from mgedb.metrics import compute_mge_metrics
-
-        with err_console.status("computing topometrics (array engine) …"):
-            metrics = compute_mge_metrics(value)
     with _store(store, db, uri, user, database, batch_size=batch_size,
                 csv_import=csv_import) as s, _progress_bar() as bar:
-        key = s.ingest(value, meta, batch_size=batch_size, progress=bar, metrics=metrics,
-                       metrics_only=metrics_only)
-        info = s.network(key)
-    render_mapping({"key": key, "kind": info.kind, "encoding": info.encoding,
+        m = measure(source, s, Engine.ARRAY if metrics_only else None, keep=True,
+                    metrics_only=metrics_only, batch_size=batch_size, progress=bar,
+                    status=err_console.status)
+        info = s.network(m.key)
+    render_mapping({"key": m.key, "kind": info.kind, "encoding": info.encoding,
                     "flavour": info.flavour, "n_nodes": info.n_nodes, "n_edges": info.n_edges,
                     "store": s.location}, fmt, title="ingested")
 
 
 @app.command("ingest")
 def ingest_cmd(
+    model: Model,
     checkpoint: Path = typer.Argument(..., show_default=False, help="Checkpoint of a zoo model."),
-    model: str = typer.Option(..., "--model", "-m",
-                              help="Zoo model: conv6, resnet20, resnet32, wrn28_2, mobilenet_v2."),
-    classes: int = typer.Option(10, "--classes", help="Classes of the classifier."),
-    encoding: Encoding = typer.Option(Encoding.mge, "--encoding", "-e", help="Graph encoding."),
-    store: StoreKind | None = StoreOpt,
-    db: Path | None = DbOpt,
-    uri: str | None = UriOpt,
-    user: str | None = UserOpt,
-    database: str | None = DatabaseOpt,
+    classes: Classes = 10,
+    encoding: EncodingChoice = Encoding.MGE,
+    store: StoreChoice = None,
+    db: DbPath = None,
+    uri: Uri = None,
+    user: User = None,
+    database: DatabaseName = None,
     batch_size: int | None = typer.Option(
         None, "--batch-size", min=1,
         help="Rows per batch (Neo4j: per write transaction, default 10000; embedded: edges per "
              "COPY, default all)."),
     metrics_only: bool = typer.Option(
         False, "--metrics-only", help="Store the network node and its topometrics, not its graph."),
-    allow_pickle: bool = typer.Option(
-        False, "--allow-pickle",
-        help="Accept a full pickled model (unpickling runs code: trusted files only)."),
+    allow_pickle: AllowPickle = False,
     csv_import: Path | None = CsvImportOpt,
-    fmt: Format = FormatOpt,
+    fmt: FormatChoice = Format.table,
 ) -> None:
     """Encode a checkpoint and store its graph (idempotent: the same checkpoint is stored once)."""
-    from mgedb.checkpoint import file_digest
-    from mgedb.encode import encode_checkpoint
-    from mgedb.store.keys import flavour_of, network_key
+    from mgedb.study.measure import Source
 
     if not checkpoint.is_file():
         raise MgedbError(f"{checkpoint}: no such checkpoint file")
-    digest = file_digest(checkpoint)
-    flavour = flavour_of(encoding.value)
-    with err_console.status(f"encoding {checkpoint} as {encoding.value} …"):
-        value = encode_checkpoint(checkpoint, model, classes=classes, encoding=encoding.value,
-                                  allow_pickle=allow_pickle)
-    meta = {"key": network_key(model, digest, encoding.value, flavour), "model": model,
-            "classes": classes, "checkpoint": checkpoint.name, "flavour": flavour}
-    _ingest(value, meta, store, db, uri, user, database, batch_size, metrics_only, fmt,
-            csv_import)
+    source = Source(path=checkpoint, model=model, classes=classes, encoding=encoding,
+                    allow_pickle=allow_pickle)
+    _ingest(source, store, db, uri, user, database, batch_size, metrics_only, fmt, csv_import)
 
 
 @app.command("ingest-graph")
@@ -163,39 +138,39 @@ def ingest_graph_cmd(
     graph_file: Path = typer.Argument(..., show_default=False,
                                       help="Graph file (.npz) written by `mgedb encode`."),
     model: str | None = typer.Option(None, "--model", "-m", help="Model name to record."),
-    store: StoreKind | None = StoreOpt,
-    db: Path | None = DbOpt,
-    uri: str | None = UriOpt,
-    user: str | None = UserOpt,
-    database: str | None = DatabaseOpt,
+    store: StoreChoice = None,
+    db: DbPath = None,
+    uri: Uri = None,
+    user: User = None,
+    database: DatabaseName = None,
     batch_size: int | None = typer.Option(None, "--batch-size", min=1,
                                           help="Rows per batch (see `mgedb ingest`)."),
     metrics_only: bool = typer.Option(
         False, "--metrics-only", help="Store the network node and its topometrics, not its graph."),
     csv_import: Path | None = CsvImportOpt,
-    fmt: Format = FormatOpt,
+    fmt: FormatChoice = Format.table,
 ) -> None:
     """Store a graph file (keyed by its content and encoding: the same graph is stored once)."""
     from mgedb.graph import load_graph
+    from mgedb.study.measure import Source
 
-    value = load_graph(graph_file)
     meta: dict[str, Any] = {"graph_file": graph_file.name}
     if model:
         meta["model"] = model
-    _ingest(value, meta, store, db, uri, user, database, batch_size, metrics_only, fmt,
-            csv_import)
+    source = Source(value=load_graph(graph_file), path=graph_file, meta=meta)
+    _ingest(source, store, db, uri, user, database, batch_size, metrics_only, fmt, csv_import)
 
 
 @app.command("ls")
 def ls_cmd(
     kind: str | None = typer.Option(None, "--kind",
                                     help="Only networks of this kind: mge, bge, metrics, records."),
-    store: StoreKind | None = StoreOpt,
-    db: Path | None = DbOpt,
-    uri: str | None = UriOpt,
-    user: str | None = UserOpt,
-    database: str | None = DatabaseOpt,
-    fmt: Format = FormatOpt,
+    store: StoreChoice = None,
+    db: DbPath = None,
+    uri: Uri = None,
+    user: User = None,
+    database: DatabaseName = None,
+    fmt: FormatChoice = Format.table,
 ) -> None:
     """List the stored networks; `complete = false` marks an interrupted ingest (`mgedb rm` it)."""
     with _store(store, db, uri, user, database, read_only=True) as s:
@@ -214,11 +189,11 @@ def rm_cmd(
     keys: list[str] = typer.Argument(None, show_default=False, help="Network keys to delete."),
     incomplete: bool = typer.Option(False, "--incomplete",
                                     help="Also delete every incomplete network."),
-    store: StoreKind | None = StoreOpt,
-    db: Path | None = DbOpt,
-    uri: str | None = UriOpt,
-    user: str | None = UserOpt,
-    database: str | None = DatabaseOpt,
+    store: StoreChoice = None,
+    db: DbPath = None,
+    uri: Uri = None,
+    user: User = None,
+    database: DatabaseName = None,
 ) -> None:
     """Delete networks: exactly their nodes, edges and metrics."""
     from mgedb.errors import UnknownNetwork
@@ -277,12 +252,12 @@ def query_cmd(
                                help="Allow writes (default: a read-only transaction)."),
     timeout: float | None = typer.Option(30.0, "--timeout", min=0.001,
                                          help="Stop the query after this many seconds."),
-    store: StoreKind | None = StoreOpt,
-    db: Path | None = DbOpt,
-    uri: str | None = UriOpt,
-    user: str | None = UserOpt,
-    database: str | None = DatabaseOpt,
-    fmt: Format = FormatOpt,
+    store: StoreChoice = None,
+    db: DbPath = None,
+    uri: Uri = None,
+    user: User = None,
+    database: DatabaseName = None,
+    fmt: FormatChoice = Format.table,
 ) -> None:
     """Run an ad-hoc Cypher query (read-only unless --write) and print its rows."""
     given = [x for x in (text, file, named) if x is not None]
@@ -304,10 +279,10 @@ def query_cmd(
 
 @neo4j_app.command("check")
 def neo4j_check_cmd(
-    uri: str | None = UriOpt,
-    user: str | None = UserOpt,
-    database: str | None = DatabaseOpt,
-    fmt: Format = FormatOpt,
+    uri: Uri = None,
+    user: User = None,
+    database: DatabaseName = None,
+    fmt: FormatChoice = Format.table,
 ) -> None:
     """Server version, GDS version and what mgedb misses there (password: NEO4J_PASSWORD)."""
     from mgedb.store.neo4j_store import Neo4jStore

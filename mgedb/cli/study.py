@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import math
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from mgedb.cli._app import app
+from mgedb.cli._options import DbPath, Model, StudyEncoding, StudyEngine
 from mgedb.cli._render import Format, err_console, progress, render
-from mgedb.cli.prune import DatasetName
 from mgedb.errors import MgedbError
-
-
-class StudyEncoding(str, Enum):
-    mge_reference = "mge-reference"
-    mge = "mge"
-
-
-class StudyEngine(str, Enum):
-    array = "array"
-    both = "both"
-
+from mgedb.vocab import Dataset
 
 _STAGE_LABEL = {"prune": "prune", "train": "train", "measure": "encode+measure+store",
                 "score": "score", "report": "report"}
@@ -47,8 +36,7 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
 
 @app.command("study")
 def study_cmd(
-    model: str = typer.Option("resnet20", "--model", "-m",
-                              help="Zoo model: conv6, resnet20, resnet32, wrn28_2, mobilenet_v2."),
+    model: Model = "resnet20",
     pruners: str | None = typer.Option(
         None, "--pruners", "-p",
         help="Comma-separated pruners (default: uniform,er,erk,snip,grasp,synflow,prospr)."),
@@ -61,21 +49,19 @@ def study_cmd(
              "synthetic images; explicit --pruners/--sparsities override it."),
     out: Path = typer.Option(Path("mgedb-study"), "--out", "-o",
                              help="Report folder (checkpoints, tables, figures, report.md)."),
-    db: Path | None = typer.Option(None, "--db", envvar="MGEDB_DB",
-                                   help="Directory of the embedded store (default: user data "
-                                        "dir)."),
+    db: DbPath = None,
     data_dir: Path | None = typer.Option(
         None, "--data-dir",
         help="Dataset directory (torchvision layout) for snip/grasp/prospr and training; "
              "default: built-in synthetic images."),
-    dataset: DatasetName = typer.Option(DatasetName.cifar10, "--dataset",
-                                        help="Dataset: class count and training recipe."),
+    dataset: Dataset = typer.Option(Dataset.CIFAR10, "--dataset",
+                                    help="Dataset: class count and training recipe."),
     encoding: StudyEncoding = typer.Option(
-        StudyEncoding.mge_reference, "--encoding", "-e",
+        StudyEncoding.MGE_REFERENCE, "--encoding", "-e",
         help="mge-reference (like for like with the predictor's published training data) or "
              "mge (the corrected graph)."),
     engine: StudyEngine = typer.Option(
-        StudyEngine.array, "--engine",
+        StudyEngine.ARRAY, "--engine",
         help="array, or both: also compute every metric in the database and compare."),
     train_epochs: int = typer.Option(
         0, "--train-epochs", min=0,
@@ -122,7 +108,7 @@ def study_cmd(
                           "the same command again to resume")
         raise typer.Exit(130) from None
 
-    from mgedb.report import format_top
+    from mgedb.study.report import format_top
 
     for s in result.sparsities:
         rows = []

@@ -27,7 +27,7 @@ import pandas as pd
 from mgedb.predict.evaluate import assemble, cross_validate
 from mgedb.predict.records import PAI_PRUNERS
 
-__all__ = ["RankingResult", "group_ranking_scores", "rank_pai"]
+__all__ = ["RankingResult", "group_ranking_scores", "kendall_tau", "rank_pai"]
 
 _SETTING = ["model", "dataset", "sparsity"]
 
@@ -38,6 +38,14 @@ def _tau(score: np.ndarray, acc: np.ndarray) -> float:
     if len(score) < 2 or np.ptp(score) == 0 or np.ptp(acc) == 0:
         return float("nan")
     return float(kendalltau(score, acc).statistic)
+
+
+def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
+    """Kendall τ-b between two score lists over the pairs where both are known (NaN dropped);
+    NaN with fewer than two such pairs or a constant list."""
+    x, y = np.asarray(a, float), np.asarray(b, float)
+    ok = ~(np.isnan(x) | np.isnan(y))
+    return _tau(x[ok], y[ok])
 
 
 def _top1(score: np.ndarray, acc: np.ndarray) -> float:

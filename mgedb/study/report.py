@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mgedb.metrics.registry import METRICS, published_order, spec
 from mgedb.predict.report import markdown_table, pyplot
-
-if TYPE_CHECKING:
-    from mgedb.study import StudyResult
+from mgedb.study.config import StudyResult
 
 __all__ = ["format_top", "raw_name", "write_report"]
 

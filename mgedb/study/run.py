@@ -1,213 +1,42 @@
-"""The main job: prune → (train) → encode → store → measure → score → rank → report.
+"""The study's stages and :func:`run_study` (see :mod:`mgedb.study` for the package layout).
 
-:func:`run_study` prunes a zoo model with each pruner at each sparsity and seed, encodes every
-pruned network as an MGE, computes its topometrics, stores graph and metrics in the graph store,
-scores it with the predictor trained on the published table, and ranks the pruners per sparsity.
-
-Every stage is resumable: checkpoints (and their sidecars) are written atomically to
-``<out>/checkpoints``, training results to ``<out>/training``, and a network is marked complete in
-the store only after its graph *and* its metrics are in; a re-run reuses all three. Ctrl-C between
-or inside stages leaves nothing half-written marked complete.
+Stages: prune every run (checkpoints + sidecars, reused when they match), train (optional,
+records reused), measure (:func:`mgedb.study.measure.measure` per network, in the graph store),
+score and rank (:mod:`mgedb.study.score`), report (:mod:`mgedb.study.report`).
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import math
-import os
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
-import pandas as pd
+from mgedb.atomic import write_json
+from mgedb.errors import DataError
+from mgedb.store import GraphStore
+from mgedb.study.config import (
+    DATA_PRUNERS,
+    NetworkResult,
+    Run,
+    StudyConfig,
+    StudyProgress,
+    StudyResult,
+)
+from mgedb.study.measure import Source, measure, timed
+from mgedb.study.score import rank, score
 
-from mgedb.errors import DataError, MgedbError, PruningError
+__all__ = ["run_study"]
 
-if TYPE_CHECKING:
-    from mgedb.graph import Graph
-    from mgedb.store.base import GraphStore
-
-__all__ = ["ALL_PRUNERS", "QUICK", "NetworkResult", "Run", "StudyConfig", "StudyResult",
-           "run_study"]
-
-log = logging.getLogger(__name__)
-
-ALL_PRUNERS = ("uniform", "er", "erk", "snip", "grasp", "synflow", "prospr")
-DATA_PRUNERS = ("snip", "grasp", "prospr")
-ENCODINGS = ("mge-reference", "mge")
-ENGINES = ("array", "both")
-#: Published dataset names (the predictor's reference accuracies are keyed by them).
-DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "tinyimagenet": "tinyimagenet"}
-#: The stages in order; the progress callback and the timings use these names.
-STAGES = ("prune", "train", "measure", "score", "report")
-
-#: Stage progress: ``(stage, done, total, detail)``.
-StudyProgress = Callable[[str, int, int, str], None]
-
-
-@dataclass(frozen=True)
-class Run:
-    """One pruned network of the study."""
-
-    pruner: str
-    sparsity: float
-    seed: int
-
-    @property
-    def label(self) -> str:
-        """Short label for progress lines: ``snip 0.98 seed 0``."""
-        return f"{self.pruner} {self.sparsity:g} seed {self.seed}"
-
-    def name(self, model: str) -> str:
-        return f"{model}-{self.pruner}-s{self.sparsity:g}-seed{self.seed}"
-
-
-@dataclass(frozen=True)
-class StudyConfig:
-    """What to prune, how to measure it and where to write (see ``mgedb study --help``)."""
-
-    out: Path = Path("mgedb-study")
-    model: str = "resnet20"
-    pruners: tuple[str, ...] = ALL_PRUNERS
-    sparsities: tuple[float, ...] = (0.9, 0.98)
-    seeds: tuple[int, ...] = (0,)
-    dataset: str = "cifar10"
-    data_dir: Path | None = None
-    classes: int | None = None
-    encoding: str = "mge-reference"
-    engine: str = "array"
-    train_epochs: int = 0
-    synthetic_samples: int = 2000
-    prune_batch: int = 128
-    features: str = "mge-structural"
-    metric_seed: int = 0
-    db: Path | None = None
-
-    def __post_init__(self) -> None:
-        bad = [p for p in self.pruners if p not in ALL_PRUNERS]
-        if bad:
-            raise PruningError(f"unknown pruner {bad[0]!r}; choose from {', '.join(ALL_PRUNERS)}")
-        if not self.pruners or not self.sparsities or not self.seeds:
-            raise MgedbError("a study needs at least one pruner, one sparsity and one seed")
-        for s in self.sparsities:
-            if not 0.0 < s < 1.0:
-                raise PruningError(f"sparsity {s} is outside (0, 1); give e.g. --sparsity 0.9")
-        if self.encoding not in ENCODINGS:
-            raise MgedbError(f"unknown encoding {self.encoding!r}; use {' or '.join(ENCODINGS)}")
-        if self.engine not in ENGINES:
-            raise MgedbError(f"unknown engine {self.engine!r}; use {' or '.join(ENGINES)}")
-        if self.train_epochs < 0:
-            raise MgedbError(f"--train-epochs must be ≥ 0, got {self.train_epochs}")
-
-    @property
-    def runs(self) -> list[Run]:
-        return [Run(p, float(s), int(seed)) for s, p, seed in
-                itertools.product(self.sparsities, self.pruners, self.seeds)]
-
-    @property
-    def synthetic(self) -> bool:
-        return self.data_dir is None
-
-    @property
-    def flavour(self) -> str:
-        from mgedb.store.keys import flavour_of
-
-        return flavour_of(self.encoding)
-
-
-#: The ``--quick`` preset: four pruners (two data-free, two data-driven) at sparsity 0.98.
-QUICK: dict[str, Any] = {"pruners": ("uniform", "erk", "snip", "synflow"), "sparsities": (0.98,),
-                         "synthetic_samples": 512}
-
-
-@dataclass
-class NetworkResult:
-    """One network: where it is, its metrics, its predicted (and true) drop."""
-
-    run: Run
-    checkpoint: Path
-    key: str
-    metrics: dict[str, float]
-    realised_sparsity: float
-    reused: bool = False
-    accuracy: float = math.nan
-    dense_accuracy: float = math.nan
-    predicted_drop: float = math.nan
-    predicted_accuracy: float = math.nan
-    attribution: dict[str, float] = field(default_factory=dict)
-    mismatches: list[str] = field(default_factory=list)
-
-    @property
-    def true_drop(self) -> float:
-        if math.isnan(self.accuracy) or not self.dense_accuracy > 0:
-            return math.nan
-        return (self.dense_accuracy - self.accuracy) / self.dense_accuracy
-
-
-@dataclass
-class StudyResult:
-    """Everything :func:`run_study` produced."""
-
-    config: StudyConfig
-    networks: list[NetworkResult]
-    ranking: pd.DataFrame
-    tau: dict[float, float]
-    timings: dict[str, float]
-    store: str
-    report: Path | None = None
-    predictor: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def mismatches(self) -> list[str]:
-        return [f"{n.run.name(self.config.model)}: {m}" for n in self.networks
-                for m in n.mismatches]
-
-    @property
-    def sparsities(self) -> list[float]:
-        return sorted({n.run.sparsity for n in self.networks})
-
-    def ranking_at(self, sparsity: float) -> pd.DataFrame:
-        """The ranking rows of one sparsity, best first."""
-        return self.ranking[self.ranking["sparsity"] == sparsity]
-
-    def table(self) -> pd.DataFrame:
-        """One row per network: identity, metrics, predicted and true drop."""
-        rows = []
-        for n in self.networks:
-            row: dict[str, Any] = {"key": n.key, "pruner": n.run.pruner,
-                                   "sparsity": n.run.sparsity, "seed": n.run.seed,
-                                   "realised_sparsity": n.realised_sparsity,
-                                   "predicted_drop": n.predicted_drop,
-                                   "predicted_accuracy": n.predicted_accuracy,
-                                   "accuracy": n.accuracy, "dense_accuracy": n.dense_accuracy,
-                                   "true_drop": n.true_drop}
-            row.update(n.metrics)
-            rows.append(row)
-        return pd.DataFrame(rows)
+log = logging.getLogger("mgedb.study")
 
 
 def _noop(stage: str, done: int, total: int, detail: str) -> None:
     del stage, done, total, detail
-
-
-def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    """Write JSON atomically (a temp file in the same directory, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, default=str)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -216,15 +45,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except (OSError, json.JSONDecodeError):
         return None
     return data if isinstance(data, dict) else None
-
-
-@contextmanager
-def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
-    t = time.perf_counter()
-    try:
-        yield
-    finally:
-        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t
 
 
 # -- stage 1: prune ------------------------------------------------------------------------------
@@ -284,7 +104,7 @@ def _prune_one(cfg: StudyConfig, run: Run, classes: int, path: Path, data: _Data
     if run.pruner in DATA_PRUNERS:
         meta["batch_size"] = cfg.prune_batch
     save_checkpoint(path, net)  # atomic; the sidecar (written last, atomically) marks it done
-    _write_json(path.with_name(path.name + ".json"), meta)
+    write_json(path.with_name(path.name + ".json"), meta)
     return meta
 
 
@@ -326,7 +146,7 @@ def _train_one(cfg: StudyConfig, classes: int, data: _Data, seed: int, record: P
     conf = recipe(cfg.model, cfg.dataset, cfg.train_epochs, device="cpu")
     result = train_model(net, data.loaders(seed).train, data.loaders(seed).test, masks=masks,
                          config=conf)
-    _write_json(record, {"accuracy": result.accuracy, "epochs": result.epochs,
+    write_json(record, {"accuracy": result.accuracy, "epochs": result.epochs,
                          "train_loss": result.train_loss, "wall_time_s": result.wall_time_s,
                          "data": _data_name(cfg, classes), "checkpoint": str(checkpoint)})
     return result.accuracy
@@ -365,43 +185,18 @@ def _train_stage(cfg: StudyConfig, classes: int, data: _Data,
 def _measure_one(cfg: StudyConfig, store: GraphStore, run: Run, path: Path, classes: int,
                  meta: Mapping[str, Any], labels: tuple[float, float] | None,
                  timings: dict[str, float]) -> tuple[str, dict[str, float], bool, list[str]]:
-    from mgedb.checkpoint import file_digest
-    from mgedb.metrics.registry import INTEGER_METRICS
-    from mgedb.store import compare_engines, network_key
-
-    key = network_key(cfg.model, file_digest(path), cfg.encoding, cfg.flavour)
-    stored = store.has_network(key)
-    metrics = {m: int(v) if m in INTEGER_METRICS and math.isfinite(v) else v
-               for m, v in (store.get_metrics(key) if stored else {}).items()}
-    reused = bool(metrics)
-    if not reused:
-        if stored:  # complete but without metrics: an older, partial study
-            store.delete(key)
-        from mgedb.encode import encode_checkpoint
-        from mgedb.metrics import compute_mge_metrics
-
-        with _timed(timings, "encode"):
-            graph: Graph = encode_checkpoint(path, cfg.model, classes=classes,  # type: ignore[assignment]
-                                             encoding=cfg.encoding)
-        with _timed(timings, "metrics"):
-            metrics = compute_mge_metrics(graph, seed=cfg.metric_seed)
-        info: dict[str, Any] = {
-            "key": key, "model": cfg.model, "classes": classes, "checkpoint": path.name,
-            "flavour": cfg.flavour, "pruner": run.pruner, "sparsity": run.sparsity,
-            "seed": run.seed, "dataset": meta.get("data") or _data_name(cfg, classes),
-            "realised_sparsity": meta.get("realised_sparsity"), "study": str(cfg.out),
-        }
-        if labels is not None:
-            info["accuracy"], info["dense_accuracy"] = labels
-        with _timed(timings, "ingest"):
-            store.ingest(graph, info, metrics=metrics)
-        del graph
-    mismatches: list[str] = []
-    if cfg.engine == "both":
-        with _timed(timings, "db metrics"):
-            db = store.compute_metrics(key, seed=cfg.metric_seed)
-        mismatches = [str(m) for m in compare_engines(db, metrics)]
-    return key, metrics, reused, mismatches
+    info: dict[str, Any] = {
+        "pruner": run.pruner, "sparsity": run.sparsity, "seed": run.seed,
+        "dataset": meta.get("data") or _data_name(cfg, classes),
+        "realised_sparsity": meta.get("realised_sparsity"), "study": str(cfg.out),
+    }
+    if labels is not None:
+        info["accuracy"], info["dense_accuracy"] = labels
+    source = Source(path=path, model=cfg.model, classes=classes, encoding=cfg.encoding,
+                    meta=info)
+    m = measure(source, store, cfg.engine, seed=cfg.metric_seed, keep=True, reuse=True,
+                timings=timings)
+    return m.key, m.metrics, m.reused, [str(x) for x in m.mismatches]
 
 
 def _measure_stage(cfg: StudyConfig, store: GraphStore, classes: int,
@@ -423,78 +218,6 @@ def _measure_stage(cfg: StudyConfig, store: GraphStore, classes: int,
     return results
 
 
-# -- stage 4: score and rank ---------------------------------------------------------------------
-def _score(cfg: StudyConfig, results: Sequence[NetworkResult]) -> dict[str, Any]:
-    from mgedb.metrics import normalise
-    from mgedb.models import REFERENCE_NAMES
-    from mgedb.predict.attribution import occlusion
-    from mgedb.predict.predictor import default_predictor
-    from mgedb.predict.records import record_from_metrics
-
-    predictor = default_predictor(cfg.features)
-    dataset = DATASET_NAMES.get(cfg.dataset, cfg.dataset)
-    records = pd.concat([
-        record_from_metrics(normalise(r.metrics), model=REFERENCE_NAMES[cfg.model],
-                            dataset=dataset, pruner=r.run.pruner, sparsity=r.run.sparsity,
-                            seed=r.run.seed, key=r.key, accuracy=r.accuracy,
-                            dense_accuracy=r.dense_accuracy)
-        for r in results], ignore_index=True)
-    pred = predictor.predict(records)
-    drops = dict(zip(pred["key"], pred["predicted_drop"].astype(float), strict=True))
-    accs = dict(zip(pred["key"], pred["predicted_accuracy"].astype(float), strict=True))
-    attr = occlusion(predictor, records)
-    for r in results:
-        r.predicted_drop, r.predicted_accuracy = drops[r.key], accs[r.key]
-        r.attribution = {str(c): float(v) for c, v in
-                         zip(attr.columns, attr.loc[r.key].to_numpy(dtype=float), strict=True)}
-    cv = predictor.manifest.get("cv_summary") or []
-    return {"feature_set": predictor.feature_set, "n_train": predictor.manifest.get("n_train"),
-            "regressor": predictor.manifest.get("regressor"), "cv_summary": cv,
-            "relative_to": str(pred["relative_to"].iloc[0]),
-            "architectures": predictor.manifest.get("architectures")}
-
-
-def _kendall(a: Sequence[float], b: Sequence[float]) -> float:
-    x, y = np.asarray(a, float), np.asarray(b, float)
-    ok = ~(np.isnan(x) | np.isnan(y))
-    if ok.sum() < 2:
-        return math.nan
-    from scipy.stats import kendalltau
-
-    tau = kendalltau(x[ok], y[ok]).statistic
-    return float(tau) if tau is not None else math.nan
-
-
-def rank(results: Sequence[NetworkResult]) -> tuple[pd.DataFrame, dict[float, float]]:
-    """Pruners ranked per sparsity by mean predicted drop (1 = smallest drop), with the three most
-    influential metrics (mean occlusion attribution over seeds) and, where known, the true drop
-    and Kendall τ between the predicted and the true drop over the pruners of a sparsity."""
-    rows = []
-    key = lambda r: (r.run.sparsity, r.run.pruner)  # noqa: E731
-    for (sparsity, pruner), group in itertools.groupby(sorted(results, key=key), key=key):
-        nets = list(group)
-        drops = np.array([n.predicted_drop for n in nets])
-        attr = pd.DataFrame([n.attribution for n in nets]).mean()
-        top = attr.abs().sort_values(ascending=False, kind="stable").index[:3]
-        true = np.array([n.true_drop for n in nets])
-        rows.append({
-            "sparsity": sparsity, "pruner": pruner, "seeds": len(nets),
-            "predicted_drop": float(drops.mean()),
-            "predicted_drop_std": float(drops.std(ddof=1)) if len(nets) > 1 else math.nan,
-            "predicted_accuracy": float(np.mean([n.predicted_accuracy for n in nets])),
-            "true_drop": float(np.nanmean(true)) if not np.isnan(true).all() else math.nan,
-            "top_metrics": [(str(c), float(attr[c])) for c in top],
-        })
-    table = pd.DataFrame(rows)
-    table["rank"] = table.groupby("sparsity")["predicted_drop"].rank(method="min").astype(int)
-    table["true_rank"] = table.groupby("sparsity")["true_drop"].rank(method="min")
-    table = table.sort_values(["sparsity", "rank", "pruner"]).reset_index(drop=True)
-    tau = {float(s): _kendall(table.loc[table["sparsity"] == s, "predicted_drop"].tolist(),
-                              table.loc[table["sparsity"] == s, "true_drop"].tolist())
-           for s in sorted(set(table["sparsity"]))}
-    return table, tau
-
-
 # -- the job -------------------------------------------------------------------------------------
 def run_study(cfg: StudyConfig, *, progress: StudyProgress | None = None,
               report: bool = True) -> StudyResult:
@@ -513,28 +236,28 @@ def run_study(cfg: StudyConfig, *, progress: StudyProgress | None = None,
     timings: dict[str, float] = {}
     data = _Data(cfg, classes)
     cfg.out.mkdir(parents=True, exist_ok=True)
-    with _timed(timings, "prune"):
+    with timed(timings, "prune"):
         pruned = _prune_stage(cfg, classes, data, progress)
     labels: dict[Run, tuple[float, float]] = {}
     if cfg.train_epochs:
-        with _timed(timings, "train"):
+        with timed(timings, "train"):
             labels = _train_stage(cfg, classes, data, pruned, progress)
     measure: dict[str, float] = {}
-    with open_store(None, cfg.db) as store, _timed(timings, "measure"):
+    with open_store(None, cfg.db) as store, timed(timings, "measure"):
         results = _measure_stage(cfg, store, classes, pruned, labels, progress, measure)
         location = str(store.location)
     progress("score", 0, 1, "")
-    with _timed(timings, "score"):
-        predictor = _score(cfg, results)
+    with timed(timings, "score"):
+        predictor = score(cfg, results)
         ranking, tau = rank(results)
     progress("score", 1, 1, "")
     result = StudyResult(cfg, results, ranking, tau, timings, location, predictor=predictor)
     result.timings.update({f"measure: {k}": v for k, v in measure.items()})
     if report:
-        from mgedb.report import write_report
+        from mgedb.study.report import write_report
 
         progress("report", 0, 1, "")
-        with _timed(timings, "report"):
+        with timed(timings, "report"):
             result.report = write_report(result)
         progress("report", 1, 1, "")
     return result
