@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 import mgedb.cli.predict  # registers the commands
 import mgedb.store
 from mgedb.cli import app
+from mgedb.predict import STUDY_FEATURES
 from mgedb.predict.records import RECORD_COLUMNS, record_from_metrics
 
 
@@ -186,10 +187,12 @@ def test_score_checkpoint_with_default_predictor(tmp_path: Path,
              "--format", "json")
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
-    assert out["feature_set"] == "mge-structural" and out["model"] == "Resnet-20"
+    assert out["feature_set"] == STUDY_FEATURES and out["model"] == "Resnet-20"
     assert out["relative_to"] == "reference"
     # a random 98%-sparse ResNet-20 loses a lot: the published uniform 0.98 rows lose ~40 %
     assert 0.1 < out["predicted_drop"] < 0.9
+    assert out["drop_lo"] < out["predicted_drop"] < out["drop_hi"]
+    assert not out["in_training"]
     assert (tmp_path / "cache" / "predictors").is_dir()
     noarch = _run("predict", "score", str(ckpt))
     assert noarch.exit_code == 2 and "needs --arch" in noarch.stderr

@@ -12,6 +12,7 @@ import typer
 from mgedb.cli._app import app
 from mgedb.cli._render import Format, err_console, progress, render
 from mgedb.errors import DataError
+from mgedb.predict import STUDY_FEATURES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,6 +34,7 @@ def _num(v: object) -> float:
 class Regressor(str, Enum):
     hgb = "hgb"
     rf = "rf"
+    et = "et"
     ridge = "ridge"
     xgb = "xgb"
 
@@ -43,6 +45,7 @@ class Protocol(str, Enum):
     loao = "loao"
     per_sparsity = "per-sparsity"
     lgo = "lgo"
+    lopo = "lopo"
 
 
 class Metric(str, Enum):
@@ -107,12 +110,18 @@ def _table(data: Path | None, with_store: bool, store: str | None, db: Path | No
     return records, layers, label, notes
 
 
-def _reference(records: pd.DataFrame, path: Path | None) -> tuple[pd.DataFrame, str]:
+def _reference(records: pd.DataFrame, path: Path | None, pai_only: bool = True
+               ) -> tuple[pd.DataFrame, str]:
+    from mgedb.predict.records import PAI_PRUNERS
     from mgedb.predict.targets import load_reference_file, reference_accuracies
 
     override = load_reference_file(path) if path is not None else None
     label = f"overridden by {path}" if path is not None else "default"
-    return reference_accuracies(records, override), label
+    if not pai_only and path is None:
+        label += " (--all-pruners: every run is scored, so the best run of each model and " \
+                 "dataset is in its own target)"
+    return reference_accuracies(records, override, scored=PAI_PRUNERS if pai_only else None), \
+        label
 
 
 def _note(msg: str) -> None:
@@ -165,7 +174,7 @@ def train(
     from mgedb.predict.targets import DEFAULT_REFERENCE_NOTE
 
     records, layers, label, _ = _table(data, with_store, store, db)
-    ref, ref_label = _reference(records, reference_accuracy)
+    ref, ref_label = _reference(records, reference_accuracy, pai_only)
     p = train_predictor(records, layers, features, regressor=model.value,
                         protocol=protocol.value, seed=seed, pai_only=pai_only, reference=ref,
                         tune=tune)
@@ -191,17 +200,24 @@ def compare(
     data: Path | None = DataOpt,
     reference_accuracy: Path | None = RefOpt,
     seed: int = SeedOpt,
+    cv_seeds: int = typer.Option(3, "--cv-seeds", min=1, help="Repeat the CV under this many "
+                                 "seeds (seed, seed+1, …); cells are mean ± std over seeds."),
+    group_seeds: bool = typer.Option(True, "--group-seeds/--no-group-seeds",
+                                     help="k-fold folds keep a network's seeds together "
+                                     "(default); --no-group-seeds gives the old row-shuffled, "
+                                     "leaky folds."),
     with_store: bool = FromStoreOpt,
     store: str | None = StoreOpt,
     db: Path | None = DbOpt,
     fmt: Format = FmtOpt,
 ) -> None:
-    """Table of feature set × architecture scores (mean over folds) under one protocol."""
+    """Table of feature set × architecture scores under one protocol (mean ± std over CV seeds;
+    with --cv-seeds 1, over folds)."""
     from mgedb.predict.compare import compare_feature_sets, default_specs
     from mgedb.predict.targets import DEFAULT_REFERENCE_NOTE
 
     records, layers, _, _ = _table(data, with_store, store, db)
-    ref, ref_label = _reference(records, reference_accuracy)
+    ref, ref_label = _reference(records, reference_accuracy, pai_only)
     specs = ([s.strip() for s in features.split(",") if s.strip()] if features
              else default_specs(protocol.value))
     with progress() as bar:
@@ -213,7 +229,9 @@ def compare(
 
         comp = compare_feature_sets(records, layers, specs, protocol=protocol.value,
                                     regressor=model.value, seed=seed, pai_only=pai_only,
-                                    reference=ref, on_step=step)
+                                    reference=ref, on_step=step,
+                                    seeds=[seed + i for i in range(cv_seeds)],
+                                    group_seeds=group_seeds)
     table = comp.table(metric.value)
     std = comp.std_table(metric.value)
     rows: list[dict[str, Any]] = []
@@ -230,8 +248,11 @@ def compare(
                 if c != "mean":
                     row[f"{c}_std"] = None if math.isnan(s) else float(s)
         rows.append(row)
-    render(rows, fmt, title=f"{metric.value} · {protocol.value} · {model.value} "
-           "(mean ± std over folds)")
+    spread = f"mean ± std over {cv_seeds} CV seeds" if cv_seeds > 1 else "mean ± std over folds"
+    grouping = ("" if protocol.value not in ("kfold", "per-sparsity") else
+                " · seeds grouped" if group_seeds else " · rows shuffled (leaky)")
+    render(rows, fmt, title=f"{metric.value} · {protocol.value}{grouping} · {model.value} "
+           f"({spread})")
     _note(f"Target: {DEFAULT_REFERENCE_NOTE} (reference: {ref_label})")
     for n in comp.notes:
         _note(n)
@@ -241,6 +262,10 @@ def compare(
         _note(f"best single set: {bs} (mean {bsv:.3f})")
     if bu:
         _note(f"best union: {bu} (mean {buv:.3f}; selected on the same folds)")
+    a, b, clear = comp.clearly_best(metric=metric.value)
+    if b:
+        _note(f"{a} vs runner-up {b}: " + ("the gap exceeds the spread" if clear else
+                                           "within the spread (no clear winner)"))
 
 
 @predict_app.command("score")
@@ -250,8 +275,9 @@ def score(
     predictor: Path | None = typer.Option(None, "--predictor", help="A predictor written by "
                                           "`mgedb predict train` (default: the built-in one, "
                                           "trained on the shipped table and cached)."),
-    features: str = typer.Option("mge-structural", "--features",
-                                 help="Feature set of the built-in predictor."),
+    features: str = typer.Option(STUDY_FEATURES, "--features",
+                                 help="Feature set of the built-in predictor (default: the "
+                                 "study's, chosen by grouped CV)."),
     arch: str | None = typer.Option(None, "--arch", help="Zoo model of a checkpoint."),
     classes: int = typer.Option(10, "--classes", help="Classes of a checkpoint's model."),
     dataset: str | None = typer.Option(None, "--dataset", help="Dataset of a checkpoint "
@@ -266,15 +292,16 @@ def score(
 
     p = Predictor.load(predictor) if predictor is not None else default_predictor(features)
     path = Path(target)
+    layers = None
     if path.is_file():
         if arch is None:
             raise DataError(f"{target}: scoring a checkpoint needs --arch (its zoo model)")
         from mgedb.predict.records import MGE_METRICS
         from mgedb.study.measure import checkpoint_record
 
-        used = {c for cols in p.columns.values() for c in cols}
-        rec = checkpoint_record(path, arch, classes, dataset,
-                                [m for m in MGE_METRICS if m in used])
+        used = {c.removeprefix("centred:") for cols in p.columns.values() for c in cols}
+        rec, layers = checkpoint_record(path, arch, classes, dataset,
+                                        [m for m in MGE_METRICS if m in used])
         if p.weight_dependent:
             _note(f"note: predictor {p.feature_set!r} uses weight-dependent metrics learnt on "
                   "trained weights; an untrained checkpoint is out of its domain (use "
@@ -284,12 +311,21 @@ def score(
 
         with open_store(store, db) as st:
             recs = st.read_records()
-        rec = recs[recs["key"] == target]
+            rec = recs[recs["key"] == target]
+            if not rec.empty and hasattr(st, "read_layers"):
+                lay = st.read_layers()
+                layers = lay[lay["key"] == target]
         if rec.empty:
             raise DataError(f"{target}: neither a checkpoint file nor a network key in the graph "
                             "store; list keys with the store commands or pass a checkpoint path")
-    out = p.predict(rec)
+    out = p.predict(rec, layers)
     rows = cast("list[dict[str, Any]]", out.to_dict("records"))  # column labels are str
+    for r in rows:
+        if r.get("in_training"):
+            _note(f"note: {r['key']} is in the predictor's training table (as "
+                  f"{r['training_match']}); its prediction is not an out-of-sample estimate")
+        if not r.get("in_domain", True):
+            _note(f"warning: {r['key']} is outside the predictor's domain: {r['domain_notes']}")
     for r in rows:
         r["feature_set"] = p.feature_set
     render(rows, fmt, single=True)
@@ -297,7 +333,13 @@ def score(
 
 @app.command("report")
 def report(
-    out: Path = typer.Option(..., "--out", help="Output folder (report.md + PNG plots)."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (report.md + PNG plots; "
+                                    "with --paper, paper.md)."),
+    paper: bool = typer.Option(False, "--paper", help="Test the paper's three claims under "
+                               "grouped CV and print claim | paper says | our number ± spread | "
+                               "verdict."),
+    cv_seeds: int = typer.Option(3, "--cv-seeds", min=2, help="CV seeds for --paper (≥ 2: the "
+                                 "spread is the std over seeds)."),
     data: Path | None = DataOpt,
     reference_accuracy: Path | None = RefOpt,
     model: Regressor = ModelOpt,
@@ -305,15 +347,52 @@ def report(
     with_store: bool = FromStoreOpt,
     store: str | None = StoreOpt,
     db: Path | None = DbOpt,
+    fmt: Format = FmtOpt,
 ) -> None:
-    """Write a Markdown report: feature sets, protocols, importance and PaI ranking."""
-    from mgedb.predict.report import ReportInputs, build_report
-
+    """Write a Markdown report (feature sets, protocols, importance, PaI ranking), or with
+    --paper test the paper's claims under grouped CV."""
     records, layers, label, notes = _table(data, with_store, store, db)
     ref, ref_label = _reference(records, reference_accuracy)
+    if paper:
+        _paper(records, layers, ref, label, ref_label, model.value,
+               [seed + i for i in range(cv_seeds)], out, fmt)
+        return
+    if out is None:
+        raise DataError("mgedb report needs --out DIR (where report.md goes), or --paper")
+    from mgedb.predict.report import ReportInputs, build_report
+
     inputs = ReportInputs(records, layers, label, notes, ref, ref_label, model.value, seed)
     with progress() as bar:
         task = bar.add_task("report", total=None)
         path = build_report(out, inputs,
                             on_step=lambda s: bar.update(task, description=s))
     typer.echo(str(path))
+
+
+def _paper(records: pd.DataFrame, layers: pd.DataFrame, ref: pd.DataFrame, label: str,
+           ref_label: str, regressor: str, seeds: list[int], out: Path | None,
+           fmt: Format) -> None:
+    import time
+
+    from mgedb.predict.paper import paper_claims, paper_markdown
+    from mgedb.predict.targets import DEFAULT_REFERENCE_NOTE
+
+    t0 = time.perf_counter()
+    with progress() as bar:
+        task = bar.add_task("paper claims", total=None)
+        claims = paper_claims(records, layers, predictor_spec=STUDY_FEATURES, seeds=seeds,
+                              regressor=regressor, reference=ref,
+                              on_step=lambda s: bar.update(task, description=s))
+    secs = time.perf_counter() - t0
+    rows = cast("list[dict[str, Any]]", claims.table().to_dict("records"))
+    render(rows, fmt, title=f"The paper's claims under grouped CV ({regressor}, CV seeds "
+           f"{', '.join(map(str, seeds))})")
+    _note(f"Data: {label}. Target: {DEFAULT_REFERENCE_NOTE} (reference: {ref_label})")
+    for n in claims.notes:
+        _note(n)
+    _note(f"computed in {secs:.0f} s")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "paper.md"
+        path.write_text(paper_markdown(claims, label, secs))
+        _note(f"written to {path}")

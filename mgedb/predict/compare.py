@@ -4,6 +4,10 @@ For a fair comparison every set is scored on the same rows: per architecture, th
 to *every* set that covers that architecture (MobileNetV2 has only MGE rows, so it is scored by the
 MGE sets alone and left out of the cross-architecture mean). Splits are seeded, hence identical for
 every set on the same rows.
+
+With several CV seeds (``seeds``), each set is cross-validated once per seed (splits and regressor
+seeds); tables then give the mean over seeds and the std over seeds (the spread of the estimate),
+instead of the std over folds.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mgedb.predict.evaluate import CVResult, ModelData, assemble, cross_validate
-from mgedb.predict.features import FEATURE_SETS, parse_feature_spec
+from mgedb.predict.features import FEATURE_SETS, NEW_SETS, parse_feature_spec
 
 __all__ = ["DEFAULT_UNIONS", "Comparison", "common_keys", "compare_feature_sets",
            "default_specs"]
@@ -31,7 +35,7 @@ DEFAULT_UNIONS = (
 
 def default_specs(protocol: str = "kfold") -> list[str]:
     """Every single set, then :data:`DEFAULT_UNIONS`; LOAO keeps architecture-independent ones."""
-    specs = [*FEATURE_SETS, *DEFAULT_UNIONS]
+    specs = [*(s for s in FEATURE_SETS if s not in NEW_SETS), *DEFAULT_UNIONS]
     if protocol == "loao":
         specs = [s for s in specs
                  if not any(FEATURE_SETS[p].per_architecture for p in parse_feature_spec(s))]
@@ -55,35 +59,60 @@ class Comparison:
 
     protocol: str
     regressor: str
-    results: dict[str, CVResult]
+    results: dict[str, CVResult]  # the first CV seed's results
     notes: list[str] = field(default_factory=list)
+    runs: dict[str, list[CVResult]] = field(default_factory=dict)  # every CV seed's results
+    group_seeds: bool = True
+
+    @property
+    def n_seeds(self) -> int:
+        return max((len(v) for v in self.runs.values()), default=1)
+
+    def _long_one(self, spec: str, res: CVResult) -> pd.DataFrame:
+        if self.protocol == "loao":
+            s = res.folds.rename(columns={"fold": "held_out"})
+            s = pd.DataFrame({"group": s["held_out"], "n": s["n_test"], "folds": 1,
+                              "r2_mean": s["r2"], "r2_std": np.nan, "mae_mean": s["mae"],
+                              "mae_std": np.nan, "spearman_mean": s["spearman"],
+                              "spearman_std": np.nan, "r2_pooled": s["r2"]})
+        else:
+            s = res.summary()
+        s.insert(0, "feature_set", spec)
+        return s
 
     def long(self) -> pd.DataFrame:
-        """One row per (feature set, group): n, mean/std of R², MAE, Spearman, pooled R²."""
-        frames = []
-        for spec, res in self.results.items():
-            if self.protocol == "loao":
-                s = res.folds.rename(columns={"fold": "held_out"})
-                s = pd.DataFrame({"group": s["held_out"], "n": s["n_test"], "folds": 1,
-                                  "r2_mean": s["r2"], "r2_std": np.nan, "mae_mean": s["mae"],
-                                  "mae_std": np.nan, "spearman_mean": s["spearman"],
-                                  "spearman_std": np.nan, "r2_pooled": s["r2"]})
-            else:
-                s = res.summary()
-            s.insert(0, "feature_set", spec)
-            frames.append(s)
+        """One row per (feature set, group): n, mean/std of R², MAE, Spearman, pooled R² (first
+        CV seed; std over folds)."""
+        frames = [self._long_one(spec, res) for spec, res in self.results.items()]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
+    def _per_seed(self, metric: str) -> list[pd.DataFrame]:
+        """Per CV seed: feature set × group of fold means, plus the cross-group ``mean``."""
+        out = []
+        runs = self.runs or {k: [v] for k, v in self.results.items()}
+        for i in range(self.n_seeds):
+            frames = [self._long_one(spec, rs[i]) for spec, rs in runs.items() if len(rs) > i]
+            df = pd.concat(frames, ignore_index=True)
+            wide = df.pivot(index="feature_set", columns="group", values=f"{metric}_mean")
+            wide = wide.reindex(list(self.results))
+            shared = [c for c in wide.columns if wide[c].notna().all()]
+            wide["mean"] = wide[shared].mean(axis=1) if shared else np.nan
+            out.append(wide)
+        return out
+
     def table(self, metric: str = "r2") -> pd.DataFrame:
-        """Feature set × group of ``metric`` means, plus ``mean`` over groups every set covers."""
-        df = self.long()
-        wide = df.pivot(index="feature_set", columns="group", values=f"{metric}_mean")
-        wide = wide.loc[list(self.results)]
-        shared = [c for c in wide.columns if wide[c].notna().all()]
-        wide["mean"] = wide[shared].mean(axis=1) if shared else np.nan
-        return wide
+        """Feature set × group of ``metric`` means (over folds, then over CV seeds), plus
+        ``mean`` over the groups every set covers."""
+        per = self._per_seed(metric)
+        return sum(per[1:], per[0]) / len(per) if len(per) > 1 else per[0]
 
     def std_table(self, metric: str = "r2") -> pd.DataFrame:
+        """The spread: std over CV seeds (several seeds) or over folds (one seed)."""
+        per = self._per_seed(metric)
+        if len(per) > 1:
+            stack = np.stack([p.to_numpy(dtype=float) for p in per])
+            return pd.DataFrame(np.nanstd(stack, axis=0, ddof=1), index=per[0].index,
+                                columns=per[0].columns)
         df = self.long()
         return df.pivot(index="feature_set", columns="group", values=f"{metric}_std").loc[
             list(self.results)]
@@ -96,24 +125,56 @@ class Comparison:
             return "", float("nan")
         return str(t.idxmax()), float(t.max())
 
+    def clearly_best(self, specs: Sequence[str] | None = None, metric: str = "r2"
+                     ) -> tuple[str, str, bool]:
+        """(best, runner-up, whether the gap exceeds the larger of their two spreads)."""
+        t = self.table(metric)["mean"]
+        sd = self.std_table(metric)
+        sdm = sd["mean"] if "mean" in sd.columns else pd.Series(np.nan, index=t.index)
+        if specs is not None:
+            t = t.loc[[s for s in specs if s in t.index]]
+        t = t.dropna()
+        if len(t) < 2:
+            return (str(t.index[0]) if len(t) else ""), "", False
+        order = t.sort_values(ascending=metric == "mae").index
+        a, b = str(order[0]), str(order[1])
+        spread = float(np.nanmax([sdm.get(a, np.nan), sdm.get(b, np.nan)]))
+        return a, b, bool(np.isfinite(spread) and abs(t[a] - t[b]) > spread)
+
 
 def compare_feature_sets(records: pd.DataFrame, layers: pd.DataFrame | None,
                          specs: Sequence[str] | None = None, *, protocol: str = "kfold",
                          regressor: str = "hgb", seed: int = 0, pai_only: bool = True,
                          reference: pd.DataFrame | None = None, keep_models: bool = False,
-                         on_step: Callable[[str], None] | None = None) -> Comparison:
-    """Cross-validate each feature set of ``specs`` on the common rows (see module docstring)."""
+                         on_step: Callable[[str], None] | None = None,
+                         seeds: Sequence[int] | None = None,
+                         group_seeds: bool = True) -> Comparison:
+    """Cross-validate each feature set of ``specs`` on the common rows (see module docstring).
+
+    ``seeds``: the CV seeds (default: ``(seed,)``); ``group_seeds=False`` gives the old
+    row-shuffled k-fold (seed replicates of a network on both sides of a split).
+    """
     specs = list(specs) if specs else default_specs(protocol)
+    cv_seeds = list(seeds) if seeds else [seed]
     datas = {s: assemble(records, layers, s, pai_only=pai_only, reference=reference)
              for s in specs}
     keys = common_keys(list(datas.values()))
     notes = [f"{len(keys)} networks scored (per architecture, those every covering set has)"]
-    results: dict[str, CVResult] = {}
+    if protocol in ("kfold", "per-sparsity"):
+        notes.append("folds keep the seeds of a network together" if group_seeds else
+                     "row-shuffled folds (--no-group-seeds): a network's seed replicates fall on "
+                     "both sides of a split, which inflates the scores")
+    if len(cv_seeds) > 1:
+        notes.append(f"mean ± std over {len(cv_seeds)} CV seeds ({', '.join(map(str, cv_seeds))})")
+    runs: dict[str, list[CVResult]] = {}
     for s, d in datas.items():
         if on_step is not None:
             on_step(s)
-        results[s] = cross_validate(d.subset(keys), protocol, regressor=regressor, seed=seed,
-                                    keep_models=keep_models)
+        sub = d.subset(keys)
+        runs[s] = [cross_validate(sub, protocol, regressor=regressor, seed=cs,
+                                  keep_models=keep_models, group_seeds=group_seeds)
+                   for cs in cv_seeds]
     first = next(iter(datas.values()))
     notes += first.notes[:1]
-    return Comparison(protocol, regressor, results, notes)
+    return Comparison(protocol, regressor, {s: r[0] for s, r in runs.items()}, notes, runs,
+                      group_seeds)

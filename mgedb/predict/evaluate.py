@@ -2,14 +2,23 @@
 
 Protocols (``group`` = the unit a summary row describes):
 
-* ``kfold`` — per architecture, shuffled 5-fold CV (group = architecture).
+* ``kfold`` — per architecture, shuffled 5-fold CV (group = architecture). By default the folds
+  are *grouped by network*: the seeds of one (model, dataset, pruner, sparsity) configuration stay
+  in one fold (``group_seeds=False`` gives the old row-shuffled folds, whose scores are inflated:
+  the seed replicates of a test network are in the training fold).
 * ``lodo`` — per architecture, leave one dataset out (3 folds; group = architecture).
 * ``loao`` — all architectures pooled, leave one architecture out (GroupKFold with one group per
   architecture; fold = held-out architecture). Only for architecture-independent feature sets.
-* ``per-sparsity`` — per (architecture, sparsity), shuffled 5-fold CV (group = ``arch@sparsity``).
+* ``per-sparsity`` — per (architecture, sparsity), shuffled 5-fold CV (group = ``arch@sparsity``),
+  grouped by network like ``kfold``.
 * ``lgo`` — per architecture, 5-fold GroupKFold whose groups are (dataset, sparsity): every
   prediction for a (model, dataset, sparsity) setting comes from a model that saw no network of that
-  setting. The ranking uses these out-of-fold predictions.
+  setting (leave-settings-out). The ranking uses these out-of-fold predictions.
+* ``lopo`` — per architecture, leave one pruner out (7 folds for the PaI pruners): how well a pruner
+  the predictor never saw is placed (the stated use: ranking a new pruner).
+
+:func:`repeated_cv` runs a protocol under several CV seeds (the splits and the regressors' seeds);
+tables report the mean ± std over seeds of the cross-group mean.
 
 Scores per fold: R², MAE and Spearman ρ of predicted vs true drop; summaries give mean ± sample std
 (ddof=1) over folds and the R² of the pooled out-of-fold predictions.
@@ -17,7 +26,7 @@ Scores per fold: R², MAE and Spearman ρ of predicted vs true drop; summaries g
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -38,11 +47,16 @@ __all__ = [
     "assemble",
     "cross_validate",
     "fit_pipeline",
+    "network_groups",
+    "repeated_cv",
     "scores",
+    "seed_spread",
     "single_thread",
 ]
 
-PROTOCOLS = ("kfold", "lodo", "loao", "per-sparsity", "lgo")
+PROTOCOLS = ("kfold", "lodo", "loao", "per-sparsity", "lgo", "lopo")
+#: A network configuration: its seeds are replicates and never straddle a fold.
+NETWORK = ["model", "dataset", "pruner", "sparsity"]
 _META = ["model", "dataset", "pruner", "sparsity", "seed", "accuracy"]
 
 
@@ -163,19 +177,33 @@ def _split_groups(meta: pd.DataFrame, protocol: str, per_architecture: bool
         yield str(m), np.asarray(idx)
 
 
-def _folds(meta: pd.DataFrame, protocol: str, n_splits: int, seed: int
+def network_groups(meta: pd.DataFrame) -> np.ndarray:
+    """One label per network configuration (model, dataset, pruner, sparsity)."""
+    return (meta["model"].astype(str) + "|" + meta["dataset"].astype(str) + "|"
+            + meta["pruner"].astype(str) + "|" + meta["sparsity"].map("{:g}".format)).to_numpy()
+
+
+def _folds(meta: pd.DataFrame, protocol: str, n_splits: int, seed: int, group_seeds: bool = True
            ) -> list[tuple[str, np.ndarray, np.ndarray]]:
     from sklearn.model_selection import GroupKFold, KFold, LeaveOneGroupOut
 
     n = len(meta)
     if protocol in ("kfold", "per-sparsity"):
+        if group_seeds:
+            groups = network_groups(meta)
+            k = min(n_splits, len(set(groups)))
+            if k < 2:
+                return []
+            gkf = GroupKFold(k, shuffle=True, random_state=seed)
+            return [(str(i), tr, te) for i, (tr, te) in
+                    enumerate(gkf.split(np.zeros(n), groups=groups))]
         k = min(n_splits, n // 2)
         if k < 2:
             return []
         return [(str(i), tr, te) for i, (tr, te) in
                 enumerate(KFold(k, shuffle=True, random_state=seed).split(np.zeros(n)))]
-    if protocol in ("lodo", "loao"):
-        col = "dataset" if protocol == "lodo" else "model"
+    if protocol in ("lodo", "loao", "lopo"):
+        col = {"lodo": "dataset", "loao": "model", "lopo": "pruner"}[protocol]
         groups = meta[col].to_numpy()
         if len(set(groups)) < 2:
             return []
@@ -206,13 +234,38 @@ def fit_pipeline(X: pd.DataFrame, y: pd.Series, regressor: str, seed: int, *,
 
 def cross_validate(data: ModelData, protocol: str = "kfold", *, regressor: str = "hgb",
                    seed: int = 0, n_splits: int = 5, tune: bool = False,
-                   keep_models: bool = False) -> CVResult:
+                   keep_models: bool = False, group_seeds: bool = True) -> CVResult:
     """Cross-validate ``regressor`` on ``data`` under ``protocol``; see the module docstring."""
     if protocol not in PROTOCOLS:
         raise PredictorError(f"unknown protocol {protocol!r}; choose one of "
                              f"{', '.join(PROTOCOLS)}")
     with single_thread():
-        return _cross_validate(data, protocol, regressor, seed, n_splits, tune, keep_models)
+        return _cross_validate(data, protocol, regressor, seed, n_splits, tune, keep_models,
+                               group_seeds)
+
+
+def repeated_cv(data: ModelData, protocol: str = "kfold", *, seeds: Sequence[int] = (0, 1, 2),
+                regressor: str = "hgb", group_seeds: bool = True, n_splits: int = 5
+                ) -> list[CVResult]:
+    """:func:`cross_validate` under each CV seed in ``seeds`` (splits and regressor seeds)."""
+    return [cross_validate(data, protocol, regressor=regressor, seed=s, n_splits=n_splits,
+                           group_seeds=group_seeds) for s in seeds]
+
+
+def seed_spread(results: Sequence[CVResult], metric: str = "r2") -> tuple[float, float]:
+    """Mean and sample std over CV seeds of the cross-group mean of ``metric`` (fold means)."""
+    vals = []
+    for r in results:
+        s = r.summary()
+        v = s[f"{metric}_mean"].dropna() if len(s) else pd.Series(dtype=float)
+        if r.protocol == "loao" and len(r.folds):
+            v = r.folds[metric].dropna()
+        vals.append(float(v.mean()) if len(v) else float("nan"))
+    a = np.asarray(vals, dtype=float)
+    a = a[np.isfinite(a)]
+    if not len(a):
+        return float("nan"), float("nan")
+    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else float("nan")
 
 
 def single_thread() -> Any:
@@ -224,7 +277,7 @@ def single_thread() -> Any:
 
 
 def _cross_validate(data: ModelData, protocol: str, regressor: str, seed: int, n_splits: int,
-                    tune: bool, keep_models: bool) -> CVResult:
+                    tune: bool, keep_models: bool, group_seeds: bool) -> CVResult:
     meta = data.meta
     pred = np.full(len(meta), np.nan)
     group_of = np.empty(len(meta), dtype=object)
@@ -233,7 +286,7 @@ def _cross_validate(data: ModelData, protocol: str, regressor: str, seed: int, n
     models: list[FoldModel] = []
     notes: list[str] = []
     for group, idx in _split_groups(meta, protocol, data.per_architecture):
-        folds = _folds(meta.iloc[idx], protocol, n_splits, seed)
+        folds = _folds(meta.iloc[idx], protocol, n_splits, seed, group_seeds)
         if not folds:
             notes.append(f"{group}: too few networks or groups ({len(idx)}) for {protocol}; "
                          "skipped")

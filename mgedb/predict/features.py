@@ -17,7 +17,14 @@ import numpy as np
 import pandas as pd
 
 from mgedb.errors import DataError, PredictorError
-from mgedb.predict.records import BGE_METRICS, MGE_METRICS, MGE_STRUCTURAL, RAMANUJAN_METRICS
+from mgedb.predict.records import (
+    BGE_METRICS,
+    BGE_STRUCTURAL,
+    DATASETS,
+    MGE_METRICS,
+    MGE_STRUCTURAL,
+    RAMANUJAN_METRICS,
+)
 
 __all__ = [
     "FEATURE_SETS",
@@ -38,14 +45,24 @@ class FeatureSet:
 
     name: str
     description: str
-    source: str  # "record" | "layer-mean" | "layerwise"
+    source: str  # "record" | "setting" | "layer-mean" | "layerwise" | "centred"
     columns: tuple[str, ...]
     encoding: str = ""
     weight_dependent: bool = False
+    base: str = ""  # for "centred": the set whose columns are centred
 
     @property
     def per_architecture(self) -> bool:
+        if self.source == "centred":
+            return FEATURE_SETS[self.base].per_architecture
         return self.source == "layerwise"
+
+
+#: The columns of the ``setting`` set: known before training, from the configuration and the mask.
+SETTING_COLUMNS = ("sparsity", *(f"dataset={d}" for d in DATASETS), "log10_nodes", "log10_edges")
+#: A setting: the candidate networks one ranks against each other (the same model, dataset and
+#: global sparsity). Centred sets subtract the setting's mean over the table being featurised.
+SETTING = ("model", "dataset", "sparsity")
 
 
 FEATURE_SETS: dict[str, FeatureSet] = {
@@ -66,8 +83,26 @@ FEATURE_SETS: dict[str, FeatureSet] = {
         FeatureSet("ramanujan", "per layer: Δr, iterative mean spectral gap, IMDB (rolled BGE)",
                    "layerwise", RAMANUJAN_METRICS, "rolled", weight_dependent=True),
         FeatureSet("density", "the density of every layer", "layerwise", ("density",), "rolled"),
+        FeatureSet("setting", "global sparsity, dataset (one-hot), log10 of the MGE's nodes and "
+                   "edges: known before training", "setting", SETTING_COLUMNS),
+        FeatureSet("ramanujan-structural", "per layer: Δr and IMDB (rolled BGE, mask-only; no "
+                   "weighted spectral gap)", "layerwise",
+                   ("degree_bound", "iterative_degree_bound"), "rolled"),
+        FeatureSet("rolled-channel-structural", "the 7 mask-only rolled-channel-BGE topometrics "
+                   "of every layer", "layerwise", BGE_STRUCTURAL, "rolled-channel"),
+        FeatureSet("mge-structural-centred", "mge-structural minus its mean over the setting's "
+                   "networks (same model, dataset, sparsity; no labels)", "centred",
+                   MGE_STRUCTURAL, base="mge-structural"),
+        FeatureSet("density-centred", "density minus its mean over the setting's networks",
+                   "centred", ("density",), base="density"),
+        FeatureSet("rolled-channel-structural-centred", "rolled-channel-structural minus its "
+                   "mean over the setting's networks", "centred", BGE_STRUCTURAL,
+                   base="rolled-channel-structural"),
     )
 }
+#: Sets added for the grouped-CV study (#16); `predict compare` keeps the older defaults.
+NEW_SETS = ("setting", "ramanujan-structural", "rolled-channel-structural",
+            "mge-structural-centred", "density-centred", "rolled-channel-structural-centred")
 
 
 def parse_feature_spec(spec: str) -> tuple[str, ...]:
@@ -103,6 +138,31 @@ def _record_set(fs: FeatureSet, records: pd.DataFrame) -> tuple[pd.DataFrame, in
     return X[ok], int((~ok).sum())
 
 
+def _setting_set(records: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    r = records.set_index("key")
+    X = pd.DataFrame(index=r.index)
+    X["sparsity"] = r["sparsity"].astype(float)
+    for d in DATASETS:
+        X[f"dataset={d}"] = (r["dataset"] == d).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        X["log10_nodes"] = np.log10(r["nodes"].astype(float).where(r["nodes"] > 0))
+        X["log10_edges"] = np.log10(r["edges"].astype(float).where(r["edges"] > 0))
+    ok = X.notna().all(axis=1)
+    return X[ok], int((~ok).sum())
+
+
+def _centred_set(fs: FeatureSet, records: pd.DataFrame, layers: pd.DataFrame
+                 ) -> tuple[pd.DataFrame, int]:
+    """The base set minus its mean over each setting's networks (NaN-skipping; no labels)."""
+    base = build_features(fs.base, records, layers).X
+    setting = records.set_index("key").loc[base.index, list(SETTING)]
+    groups = [setting[c].astype(str).to_numpy() for c in SETTING]
+    mean = base.groupby(groups).transform("mean")
+    X = base - mean.to_numpy()
+    X.columns = [f"centred:{c}" for c in base.columns]
+    return X, len(records) - len(X)
+
+
 def _layer_rows(fs: FeatureSet, layers: pd.DataFrame) -> pd.DataFrame:
     rows = layers[layers["encoding"] == fs.encoding]
     if fs.name == "density" and rows.empty:
@@ -122,7 +182,7 @@ def _layer_mean_set(fs: FeatureSet, layers: pd.DataFrame) -> pd.DataFrame:
 def _feature_label(fs: FeatureSet, layer: str, metric: str) -> str:
     if fs.name == "density":
         return f"density:{layer}"
-    if fs.name == "ramanujan":
+    if fs.name in ("ramanujan", "ramanujan-structural"):
         return f"ramanujan:{layer}:{RAMANUJAN_SHORT[metric]}"
     return f"{fs.encoding}:{layer}:{metric}"
 
@@ -154,10 +214,16 @@ def build_features(spec: str, records: pd.DataFrame, layers: pd.DataFrame | None
     keys = pd.Index(records["key"])
     for name in parts:
         fs = FEATURE_SETS[name]
-        if fs.source == "record":
-            X, n_nan = _record_set(fs, records)
+        if fs.source in ("record", "setting", "centred"):
+            if fs.source == "record":
+                X, n_nan = _record_set(fs, records)
+            elif fs.source == "setting":
+                X, n_nan = _setting_set(records)
+            else:
+                X, n_nan = _centred_set(fs, records, layers)
             if n_nan:
-                dropped[f"{name}: NaN metrics"] = n_nan
+                why = "NaN metrics" if fs.source == "record" else "NaN or missing inputs"
+                dropped[f"{name}: {why}"] = n_nan
         else:
             X = (_layer_mean_set if fs.source == "layer-mean" else _layerwise_set)(fs, layers)
             X = X[X.index.isin(keys)]

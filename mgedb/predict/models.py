@@ -4,6 +4,8 @@
   min_samples_leaf=5, l2_regularization=1e-3)``; accepts NaN natively.
 * ``rf`` — median imputation, then ``RandomForestRegressor(n_estimators=200, min_samples_leaf=2,
   max_features=0.5)``.
+* ``et`` — median imputation, then ``ExtraTreesRegressor(n_estimators=300, min_samples_leaf=1,
+  max_features=0.5)``.
 * ``ridge`` — median imputation, standardisation, ``Ridge(alpha=1.0)``.
 * ``xgb`` — ``XGBRegressor(n_estimators=150, max_depth=3, learning_rate=0.1, subsample=0.8)``
   (the naive first look's settings), only if ``xgboost`` is importable.
@@ -20,11 +22,12 @@ from mgedb.errors import PredictorError
 
 __all__ = ["REGRESSORS", "make_regressor"]
 
-REGRESSORS = ("hgb", "rf", "ridge", "xgb")
+REGRESSORS = ("hgb", "rf", "et", "ridge", "xgb")
 
 _GRIDS: dict[str, dict[str, list[Any]]] = {
     "hgb": {"reg__max_iter": [100, 300], "reg__max_leaf_nodes": [7, 15, 31]},
     "rf": {"reg__min_samples_leaf": [1, 2, 5], "reg__max_features": [0.3, 0.5, 1.0]},
+    "et": {"reg__min_samples_leaf": [1, 2, 5], "reg__max_features": [0.3, 0.5, 1.0]},
     "ridge": {"reg__alpha": [0.01, 0.1, 1.0, 10.0, 100.0]},
     "xgb": {"reg__max_depth": [3, 5], "reg__n_estimators": [150, 400]},
 }
@@ -32,7 +35,11 @@ _GRIDS: dict[str, dict[str, list[Any]]] = {
 
 def make_regressor(name: str = "hgb", seed: int = 0, *, tune: bool = False) -> Any:
     """A fresh, unfitted pipeline (last step named ``reg``)."""
-    from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+    from sklearn.ensemble import (
+        ExtraTreesRegressor,
+        HistGradientBoostingRegressor,
+        RandomForestRegressor,
+    )
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import Ridge
     from sklearn.pipeline import Pipeline
@@ -47,6 +54,10 @@ def make_regressor(name: str = "hgb", seed: int = 0, *, tune: bool = False) -> A
         steps = [("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
                  ("reg", RandomForestRegressor(n_estimators=200, min_samples_leaf=2,
                                                max_features=0.5, random_state=seed, n_jobs=1))]
+    elif name == "et":
+        steps = [("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+                 ("reg", ExtraTreesRegressor(n_estimators=300, min_samples_leaf=1,
+                                             max_features=0.5, random_state=seed, n_jobs=1))]
     elif name == "ridge":
         steps = [("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
                  ("scale", StandardScaler()), ("reg", Ridge(alpha=1.0))]

@@ -110,25 +110,35 @@ class RankingResult:
 
 
 def _oof_score(records: pd.DataFrame, layers: pd.DataFrame | None, spec: str, regressor: str,
-               seed: int, reference: pd.DataFrame | None) -> pd.Series:
+               seed: int, reference: pd.DataFrame | None, protocol: str = "lgo") -> pd.Series:
     data = assemble(records, layers, spec, pai_only=True, reference=reference)
-    cv = cross_validate(data, "lgo", regressor=regressor, seed=seed)
+    cv = cross_validate(data, protocol, regressor=regressor, seed=seed)
     return -cv.oof["y_pred"]
+
+
+#: What each ranking protocol holds out (the predictor never saw it).
+RANK_PROTOCOLS = {"lgo": "the ranked setting (dataset, sparsity)", "lopo": "the pruner",
+                  "lodo": "the dataset", "loao": "the architecture"}
 
 
 def rank_pai(records: pd.DataFrame, layers: pd.DataFrame | None,
              spec: str | Sequence[str] = "mge", *, regressor: str = "hgb", seed: int = 0,
-             reference: pd.DataFrame | None = None, baselines: bool = True) -> RankingResult:
-    """Rank PaI algorithms per setting by each predictor in ``spec`` and by the baselines."""
+             reference: pd.DataFrame | None = None, baselines: bool = True,
+             protocol: str = "lgo") -> RankingResult:
+    """Rank PaI algorithms per setting by each predictor in ``spec`` and by the baselines.
+
+    ``protocol`` gives the out-of-fold predictions (:data:`RANK_PROTOCOLS`: what is held out).
+    """
     specs = [spec] if isinstance(spec, str) else list(spec)
     pai = records[records["pruner"].isin(PAI_PRUNERS)].set_index("key")
     scores = pd.DataFrame(index=pai.index)
     methods = []
     for sp in specs:
-        scores[f"predictor:{sp}"] = _oof_score(records, layers, sp, regressor, seed, reference)
+        scores[f"predictor:{sp}"] = _oof_score(records, layers, sp, regressor, seed, reference,
+                                               protocol)
         methods.append(f"predictor:{sp}")
-    notes = ["predictors: out-of-fold predictions, leave-(dataset, sparsity)-groups-out within "
-             "each architecture (lgo)"]
+    notes = [f"predictors: out-of-fold predictions ({protocol}: the model never saw "
+             f"{RANK_PROTOCOLS.get(protocol, protocol)})"]
     if baselines and layers is not None and len(layers):
         rolled = layers[(layers["encoding"] == "rolled") & layers["key"].isin(pai.index)]
         g = rolled.groupby("key")
@@ -141,7 +151,8 @@ def rank_pai(records: pd.DataFrame, layers: pd.DataFrame | None,
         scores = scores.join(base)
         methods += list(base.columns)
         for s in ("density", "ramanujan"):
-            scores[f"model:{s}"] = _oof_score(records, layers, s, regressor, seed, reference)
+            scores[f"model:{s}"] = _oof_score(records, layers, s, regressor, seed, reference,
+                                              protocol)
             methods.append(f"model:{s}")
     full = scores[methods].notna().any(axis=0)
     methods = [m for m in methods if full[m]]

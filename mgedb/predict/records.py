@@ -9,7 +9,7 @@ layer) with the columns :data:`LAYER_COLUMNS`. Both are what ``GraphStore.write_
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,10 +19,12 @@ from mgedb.errors import DataError
 from mgedb.metrics.registry import BGE_METRICS as REGISTRY_BGE_METRICS
 from mgedb.metrics.registry import RAMANUJAN_PUBLISHED, published_columns, published_order, spec
 from mgedb.store.records import RECORD_META
-from mgedb.vocab import Encoding, Pruner
+from mgedb.vocab import Dataset, Encoding, Pruner
 
 __all__ = [
     "BGE_METRICS",
+    "BGE_STRUCTURAL",
+    "DATASETS",
     "DST_PRUNERS",
     "LAYER_COLUMNS",
     "MGE_METRICS",
@@ -33,6 +35,7 @@ __all__ = [
     "RAMANUJAN_METRICS",
     "RECORD_COLUMNS",
     "SOURCES",
+    "density_layers",
     "empty_layers",
     "empty_records",
     "make_key",
@@ -47,6 +50,8 @@ MODELS = ("CONV-6", "Resnet-20", "Resnet-32", "Wide-Resnet-28-2", "MobileNetV2")
 PAI_PRUNERS: tuple[str, ...] = Pruner.values()
 #: Dynamic-sparse-training algorithms of the published table.
 DST_PRUNERS = ("snfs", "itop", "rigl", "dsr")
+#: Published dataset names (the ``dataset`` column).
+DATASETS: tuple[str, ...] = tuple(d.published for d in Dataset)
 SOURCES = ("published", "mgedb")
 
 # Every metric column comes from the metric registry (mgedb.metrics.registry), under its
@@ -61,6 +66,9 @@ MGE_STRUCTURAL = tuple(m for m in MGE_METRICS if m not in MGE_WEIGHTED)
 
 #: The 10 per-layer topometrics of the rolled / rolled-channel BGEs (raw, un-normalised).
 BGE_METRICS: tuple[str, ...] = tuple(spec(n).column for n in REGISTRY_BGE_METRICS)
+#: The 7 BGE topometrics that depend on the mask only (no strength, spectral gap or radius).
+BGE_STRUCTURAL: tuple[str, ...] = tuple(spec(n).column for n in REGISTRY_BGE_METRICS
+                                        if not spec(n).weighted)
 #: Per-layer Ramanujan metrics of the rolled BGE (published ``ramanunjan_results``).
 RAMANUJAN_METRICS: tuple[str, ...] = tuple(RAMANUJAN_PUBLISHED.values())
 
@@ -141,6 +149,15 @@ def validate_layers(df: pd.DataFrame, what: str = "layers") -> pd.DataFrame:
         raise DataError(f"{what}: duplicated layer row (key={r['key']!r}, encoding="
                         f"{r['encoding']!r}, layer_id={r['layer_id']})")
     return out
+
+
+def density_layers(key: str, densities: Sequence[tuple[str, float]]) -> pd.DataFrame:
+    """Layer rows holding only each layer's density (``encoding='rolled'``, other metrics NaN):
+    what the density feature sets need, computable from a mask before training."""
+    rows = [{"key": key, "encoding": "rolled", "layer_id": i, "layer_name": name,
+             "density": float(d)} for i, (name, d) in enumerate(densities)]
+    df = pd.DataFrame(rows, columns=["key", "encoding", "layer_id", "layer_name", "density"])
+    return validate_layers(df.reindex(columns=list(LAYER_COLUMNS)), f"layers of {key}")
 
 
 def record_from_metrics(metrics: Mapping[str, Any], *, model: str, dataset: str, pruner: str,

@@ -238,15 +238,16 @@ def measure(source: Source, store: GraphStore, engine: Engine | str | None = Eng
 
 
 def checkpoint_record(path: Path, arch: str, classes: int, dataset: str | None,
-                      only: list[str] | None) -> pd.DataFrame:
+                      only: list[str] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Encode a checkpoint (reference MGE), compute the metrics in ``only`` and make a record
-    (the predictor's input row; ``arch``: a zoo name or its published name)."""
+    and its layer-density rows (the predictor's input; ``arch``: a zoo name or its published
+    name)."""
     import numpy as np
 
     from mgedb.encode import encode_checkpoint, layer_specs
     from mgedb.metrics import compute_mge_metrics, normalise
     from mgedb.models import REFERENCE_NAMES
-    from mgedb.predict.records import record_from_metrics
+    from mgedb.predict.records import density_layers, record_from_metrics
 
     key = arch.lower().replace("-", "_")
     aliases = {v.lower().replace("-", "_"): k for k, v in REFERENCE_NAMES.items()}
@@ -264,9 +265,11 @@ def checkpoint_record(path: Path, arch: str, classes: int, dataset: str | None,
     numel = float(sum(s.numel for s in specs))
     meta = dict(getattr(g, "meta", {}) or {})
     sparsity = float(meta.get("sparsity_target", 1 - nnz / numel if numel else np.nan))
-    return record_from_metrics(
+    rkey = f"mgedb/checkpoint/{meta.get('checkpoint_digest', path.name)}"
+    rec = record_from_metrics(
         metrics, model=REFERENCE_NAMES[key],
         dataset=dataset or str(meta.get("dataset", "unknown")),
         pruner=str(meta.get("pruner", "unknown")), sparsity=sparsity,
         seed=int(meta.get("seed", 0)), nodes=float(g.n_nodes), edges=float(g.n_edges),
-        key=f"mgedb/checkpoint/{meta.get('checkpoint_digest', path.name)}")
+        key=rkey)
+    return rec, density_layers(rkey, [(s.name, s.density) for s in specs])
