@@ -27,13 +27,12 @@ from mgedb.predict.domain import conformal_coverage
 from mgedb.predict.evaluate import assemble, cross_validate
 from mgedb.predict.predictor import LEVEL, STUDY_FEATURES, versions
 from mgedb.predict.published import load_shipped, shipped_digest
-from mgedb.predict.ranking import rank_pai
+from mgedb.predict.ranking import oof_tau
 from mgedb.predict.targets import reference_accuracies
 
 #: Candidates, fixed before looking at the results (the audit's feature families).
 CANDIDATES = (
     "mge-structural",
-    "mge-structural+setting",
     "mge-structural+setting+density",
     STUDY_FEATURES,
 )
@@ -43,6 +42,11 @@ ARCHS = ("CONV-6", "Resnet-20", "Resnet-32", "Wide-Resnet-28-2")
 def _ms(v: list[float]) -> list[float]:
     a = np.asarray(v, dtype=float)
     return [float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else float("nan")]
+
+
+def _coverage(oof: pd.DataFrame) -> float:
+    c = conformal_coverage(oof, LEVEL)
+    return float(np.average(c["covered"], weights=c["n"]))
 
 
 def main() -> None:
@@ -60,9 +64,10 @@ def main() -> None:
     out: dict[str, dict[str, object]] = {}
     grouped = compare_feature_sets(R, L, CANDIDATES, seeds=seeds, regressor=args.regressor,
                                    reference=ref)
+    print(f"# grouped R² done ({time.perf_counter() - t0:.0f} s)", flush=True)
     leaky = compare_feature_sets(R, L, CANDIDATES, seeds=seeds, regressor=args.regressor,
                                  reference=ref, group_seeds=False)
-    print(f"# R² done ({time.perf_counter() - t0:.0f} s)", flush=True)
+    print(f"# leaky R² done ({time.perf_counter() - t0:.0f} s)", flush=True)
     for spec in CANDIDATES:
         row: dict[str, object] = {}
         for name, comp in (("r2_kfold_grouped", grouped), ("r2_kfold_rows", leaky)):
@@ -70,24 +75,19 @@ def main() -> None:
             row[name] = _ms(per)
             row[f"{name}_per_arch"] = {str(a): float(v) for a, v in
                                        comp.table().loc[spec].drop("mean").items()}
-        for prot in ("lgo", "lopo"):
-            taus = []
-            for s in seeds:
-                rk = rank_pai(R, L, spec, regressor=args.regressor, seed=s, reference=ref,
-                              baselines=False, protocol=prot)
-                taus.append(float(rk.groups[f"tau:predictor:{spec}"].mean()))
-            row[f"tau_{prot}"] = _ms(taus)
+        cov = {"kfold": [_coverage(r.oof) for r in grouped.runs[spec]]}
         data = assemble(R, L, spec, reference=ref)
-        cov: dict[str, list[float]] = {"kfold": [], "lgo": [], "lopo": []}
-        for s in seeds:
-            for prot in cov:
+        for prot in ("lgo", "lopo"):
+            taus, cov[prot] = [], []
+            for s in seeds:
                 oof = cross_validate(data, prot, regressor=args.regressor, seed=s).oof
-                c = conformal_coverage(oof, LEVEL)
-                cov[prot].append(float(np.average(c["covered"], weights=c["n"])))
+                taus.append(float(oof_tau(oof)["tau:score"].mean()))
+                cov[prot].append(_coverage(oof))
+            row[f"tau_{prot}"] = _ms(taus)
         for prot, v in cov.items():
             row[f"coverage_{prot}"] = _ms(v)
         out[spec] = row
-        print(f"# {spec} done ({time.perf_counter() - t0:.0f} s)", flush=True)
+        print(f"# {spec} done ({time.perf_counter() - t0:.0f} s): {row}", flush=True)
     doc = {"data_digest": shipped_digest(), "versions": versions(), "regressor": args.regressor,
            "cv_seeds": seeds, "level": LEVEL, "architectures": list(ARCHS),
            "chosen": STUDY_FEATURES, "candidates": out,

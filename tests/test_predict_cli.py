@@ -95,6 +95,37 @@ def test_compare_table_json(paper: Path) -> None:
     assert "best published sparse accuracy" in r.stderr  # the proxy target is always stated
 
 
+def test_compare_grouped_by_default_and_leaky_on_request(paper: Path) -> None:
+    args = ("predict", "compare", "--data", str(paper), "--features", "mge,sparsity", "--model",
+            "ridge", "--cv-seeds", "2")
+    g = _run(*args)
+    assert g.exit_code == 0, g.output
+    assert "seeds grouped" in g.stdout and "mean ± std over 2 CV seeds" in g.stdout
+    assert "folds keep the seeds of a network together" in g.stderr
+    leaky = _run(*args, "--no-group-seeds")
+    assert leaky.exit_code == 0, leaky.output
+    assert "rows shuffled (leaky)" in leaky.stdout and "inflates the scores" in leaky.stderr
+
+
+def test_report_needs_out_or_paper(paper: Path) -> None:
+    r = _run("report", "--data", str(paper))
+    assert r.exit_code == 2 and "needs --out DIR" in r.stderr
+
+
+@pytest.mark.slow
+def test_report_paper(paper: Path, tmp_path: Path) -> None:
+    r = _run("report", "--paper", "--data", str(paper), "--model", "ridge", "--cv-seeds", "2",
+             "--out", str(tmp_path), "--format", "json")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    claims = {x["claim"] for x in rows}
+    assert any(c.startswith("(a)") for c in claims) and any(c.startswith("(c)") for c in claims)
+    assert {x["metrics"] for x in rows} == {"trained weights", "mask only"}
+    assert all(x["verdict"] for x in rows)
+    md = (tmp_path / "paper.md").read_text()
+    assert "| claim | metrics | paper says | our number ± spread | verdict |" in md
+
+
 def test_compare_rejects_unknown_set(paper: Path) -> None:
     r = _run("predict", "compare", "--data", str(paper), "--features", "mge,nope")
     assert r.exit_code == 2 and "unknown feature set 'nope'" in r.stderr

@@ -27,15 +27,24 @@ def occlusion(predictor: Predictor, records: pd.DataFrame,
     if not medians:
         raise PredictorError("this predictor has no training medians (trained by an older mgedb); "
                              "retrain it with `mgedb predict train`")
-    ft = build_features(predictor.feature_set, records, layers)
     models = records.set_index("key")["model"].astype(str)
+    main = build_features(predictor.feature_set, records, layers).X
+    group_of = {}
+    for k in records["key"]:
+        g = predictor._group(str(models[k]))
+        if g is not None and g != "*" and k not in main.index and "*" in predictor.pipelines:
+            g = "*"  # no layer rows: the fallback model scored it
+        group_of[k] = g
     frames = []
     for group in sorted(predictor.pipelines):
-        keys = [k for k in ft.X.index if group == "*" or models.get(k) == group]
+        keys = [k for k, g in group_of.items() if g == group]
+        X = main if predictor._spec(group) == predictor.feature_set else build_features(
+            predictor._spec(group), records, layers).X
+        keys = [k for k in keys if k in X.index]
         if not keys:
             continue
         cols = predictor.columns[group]
-        x = ft.X.loc[keys, cols].to_numpy(dtype=float)
+        x = X.loc[keys, cols].to_numpy(dtype=float)
         med = np.array([np.nan if medians[group][c] is None else medians[group][c]
                         for c in cols], dtype=float)
         n, f = x.shape
@@ -50,7 +59,8 @@ def occlusion(predictor: Predictor, records: pd.DataFrame,
                                    columns=cols))
     if not frames:
         raise PredictorError("no network has the predictor's features; compute them first")
-    return pd.concat(frames).reindex([k for k in records["key"] if k in ft.X.index])
+    out = pd.concat(frames)
+    return out.reindex([k for k in records["key"] if k in out.index])
 
 
 def top_features(attribution: pd.DataFrame, n: int = 3) -> list[list[tuple[str, float]]]:

@@ -27,7 +27,7 @@ import pandas as pd
 from mgedb.predict.evaluate import assemble, cross_validate
 from mgedb.predict.records import PAI_PRUNERS
 
-__all__ = ["RankingResult", "group_ranking_scores", "kendall_tau", "rank_pai"]
+__all__ = ["RankingResult", "group_ranking_scores", "kendall_tau", "oof_tau", "rank_pai"]
 
 _SETTING = ["model", "dataset", "sparsity"]
 
@@ -75,6 +75,14 @@ def group_ranking_scores(table: pd.DataFrame, methods: Sequence[str]) -> pd.Data
             row[f"top1:{m}"] = _top1(s[ok], acc[ok]) if ok.sum() >= 3 else float("nan")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def oof_tau(oof: pd.DataFrame) -> pd.DataFrame:
+    """Per setting: τ / top-1 of minus the out-of-fold predicted drop (``oof`` of a
+    :class:`~mgedb.predict.evaluate.CVResult`; seeds averaged per pruner)."""
+    t = oof.assign(score=-oof["y_pred"])
+    per = t.groupby([*_SETTING, "pruner"], sort=True)[["accuracy", "score"]].mean().reset_index()
+    return group_ranking_scores(per, ["score"])
 
 
 @dataclass
