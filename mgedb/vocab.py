@@ -12,7 +12,8 @@ it imports nothing of mgedb.
 * :class:`Dataset` — the datasets, with their published name (class counts and statistics:
   :data:`mgedb.datasets.DATASETS`);
 * :class:`Engine` — where metrics are computed (``array``, ``db``, ``both``);
-* :class:`StoreKind` — the graph store backends (``embedded``, ``neo4j``).
+* :class:`StoreKind` — the graph store backends (``embedded``, ``neo4j``);
+* :class:`MotifMethod` — how the 4-node motif estimate is computed (``fast``, ``exact``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, TypeVar
 
-__all__ = ["Dataset", "Encoding", "Engine", "Flavour", "Pruner", "StoreKind", "Vocab", "flavour_of",
-           "parse"]
+__all__ = ["Dataset", "Encoding", "Engine", "Flavour", "MotifMethod", "Pruner", "StoreKind", "Vocab",
+           "flavour_of", "parse"]
 
 _V = TypeVar("_V", bound="Vocab")
 
@@ -133,6 +134,14 @@ class Engine(Vocab):
     ARRAY = "array"
     DB = "db"
     BOTH = "both"
+
+
+class MotifMethod(Vocab):
+    """The motif estimate: igraph's sample with the motifs per sampled root counted (``fast``), or
+    igraph's own RAND-ESU enumeration (``exact``); the same value (mgedb.metrics.motifs)."""
+
+    FAST = "fast"
+    EXACT = "exact"
 
 
 class StoreKind(Vocab):

@@ -115,3 +115,21 @@ def test_usage_errors(mge_file: Path, bge_file: Path, tmp_path: Path) -> None:
     assert code == 2 and "--model" in err
     code, _, err = invoke(str(tmp_path / "missing.npz"))
     assert code == 2 and "no such file" in err
+
+
+def test_motifs_exact_and_fast_give_the_same_estimate(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    dims = [1200, 1000, 10]
+    src = np.concatenate([rng.integers(0, 1200, 4000), rng.integers(1200, 2200, 3000)])
+    dst = np.concatenate([rng.integers(1200, 2200, 4000), rng.integers(2200, 2210, 3000)])
+    key = np.unique(src * 2210 + dst)
+    path = save_graph(tmp_path / "big.npz", Graph.from_edges(
+        key // 2210, key % 2210, np.ones(len(key)), dims, encoding="mge-reference"))
+    values = []
+    for mode in ("fast", "exact"):
+        code, out, err = invoke(str(path), "--only", "motifs", "--motifs", mode, "-f", "json")
+        assert code == 0, err
+        values.append(json.loads(out)["motifs"])
+    assert values[0] == values[1] and values[0] > 0
+    code, _, err = invoke(str(path), "--motifs", "sometimes")
+    assert code == 2 and "sometimes" in err

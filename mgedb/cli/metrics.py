@@ -21,7 +21,7 @@ from mgedb.cli._options import (
 from mgedb.cli._render import Format, err_console, render, render_mapping
 from mgedb.errors import MgedbError
 from mgedb.graph import GraphSet
-from mgedb.vocab import Engine
+from mgedb.vocab import Engine, MotifMethod
 
 if TYPE_CHECKING:
     from mgedb.study.measure import Source
@@ -58,6 +58,10 @@ def metrics_cmd(
         None, "--only", help="Comma-separated metric names: compute only these."),
     fmt: FormatChoice = Format.table,
     seed: int = typer.Option(0, "--seed", help="Seed of the motif sample and eigensolver."),
+    motifs: MotifMethod = typer.Option(
+        MotifMethod.FAST, "--motifs",
+        help="4-node motif estimate: fast (igraph's sample, motifs counted per sampled root) or "
+             "exact (igraph's RAND-ESU enumeration); the same value, see docs/metrics.md."),
     ramanujan: bool = typer.Option(
         False, "--ramanujan", help="BGE: the Ramanujan metrics per layer instead."),
     allow_pickle: AllowPickle = False,
@@ -106,12 +110,13 @@ def metrics_cmd(
         if ramanujan:
             rows = compute_ramanujan(value, seed=seed, only=names)
         else:
-            rows = compute_bge_metrics(value, seed=seed, only=resolve(only, BGE_METRICS))
+            rows = compute_bge_metrics(value, seed=seed, only=resolve(only, BGE_METRICS),
+                                       motifs=motifs.value)
     else:
         if ramanujan:
             raise MgedbError(f"{source}: --ramanujan needs a rolled or rolled-channel BGE, this is "
                              f"a {value.encoding} graph; encode with --encoding rolled")
-        row = compute_mge_metrics(value, only=only, seed=seed)
+        row = compute_mge_metrics(value, only=only, seed=seed, motifs=motifs.value)
         rows = [normalise(row) if normalised else row]
     _output(rows, fmt, str(source))
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from mgedb.graph import Graph, GraphSet
 from mgedb.metrics.mge import compute_metrics_on_view
+from mgedb.metrics.motifs import MotifMode
 from mgedb.metrics.registry import BGE_METRICS, resolve
 from mgedb.metrics.views import GraphView
 
@@ -44,13 +45,16 @@ def layer_info(index: int, graph: Graph) -> dict[str, Any]:
 
 
 def compute_bge_metrics(graphs: GraphSet | Iterable[Graph], *, seed: int = 0,
-                        only: Sequence[str] | str | None = None) -> list[dict[str, Any]]:
-    """One row per layer: :func:`layer_info` and the 10 BGE metrics (or ``only`` those)."""
+                        only: Sequence[str] | str | None = None,
+                        motifs: MotifMode = "fast") -> list[dict[str, Any]]:
+    """One row per layer: :func:`layer_info` and the 10 BGE metrics (or ``only`` those);
+    ``motifs`` as in :func:`~mgedb.metrics.compute_mge_metrics`."""
     names = resolve(only, BGE_METRICS)
     rng = random.Random(seed)
     rows = []
     for i, g in enumerate(graphs):
-        values = compute_metrics_on_view(GraphView(g), names, reference=False, rng=rng, seed=seed)
+        values = compute_metrics_on_view(GraphView(g), names, reference=False, rng=rng, seed=seed,
+                                         motifs=motifs)
         rows.append({**layer_info(i, g), **values})
     return rows
 
