@@ -21,8 +21,8 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, TypeVar
 
-__all__ = ["Dataset", "Encoding", "Engine", "Flavour", "MotifMethod", "Pruner", "StoreKind", "Vocab",
-           "flavour_of", "parse"]
+__all__ = ["Dataset", "Encoding", "Engine", "Flavour", "MotifMethod", "Pruner", "StoreKind",
+           "Vocab", "flavour_of", "parse"]
 
 _V = TypeVar("_V", bound="Vocab")
 
