@@ -21,6 +21,7 @@ from mgedb.cli._options import (
 from mgedb.cli._render import Format, err_console, render, render_mapping
 from mgedb.errors import MgedbError
 from mgedb.graph import GraphSet
+from mgedb.metrics.registry import MGE_METRICS, SIZE_METRICS
 from mgedb.vocab import Engine, MotifMethod
 
 if TYPE_CHECKING:
@@ -43,7 +44,14 @@ def _output(rows: list[dict[str, Any]], fmt: Format, title: str) -> None:
         render(rows, fmt, title=title)
 
 
-@app.command("metrics")
+_HELP = f"""Topometrics: one row per network (MGE) or per layer (rolled / rolled-channel BGE).
+
+    Raw metric names: {", ".join(MGE_METRICS)} (plus {", ".join(SIZE_METRICS)}). docs/metrics.md
+    defines them. In JSON, NaN and ±inf are written as null.
+    """
+
+
+@app.command("metrics", help=_HELP)
 def metrics_cmd(
     source: Path = typer.Argument(..., show_default=False,
                                   help="Graph file (.npz written by `mgedb encode`) or checkpoint "
@@ -69,13 +77,7 @@ def metrics_cmd(
     store: StoreChoice = None,
     db: DbPath = None,
 ) -> None:
-    """Topometrics: one row per network (MGE) or per layer (rolled / rolled-channel BGE).
-
-    Raw metric names: sink_nodes, source_nodes, disconnected_nodes, removable_out, removable_in,
-    one_hop, two_hop, motifs, strength, k_core, cut_edges, cut_nodes, n_components,
-    mean_component_size, spectral_gap, spectral_radius (plus n_nodes, n_edges). docs/metrics.md
-    defines them. In JSON, NaN and ±inf are written as null.
-    """
+    """Topometrics of a graph file, checkpoint or stored network (help: ``_HELP``)."""
     from mgedb.metrics import (
         compute_bge_metrics,
         compute_mge_metrics,

@@ -12,7 +12,7 @@ from mgedb.cli._app import app
 from mgedb.cli._options import DbPath, Model, StudyEncoding, StudyEngine
 from mgedb.cli._render import Format, err_console, progress, render
 from mgedb.errors import MgedbError
-from mgedb.vocab import Dataset
+from mgedb.vocab import Dataset, Pruner
 
 _STAGE_LABEL = {"prune": "prune", "train": "train", "measure": "encode+measure+store",
                 "score": "score", "report": "report"}
@@ -39,7 +39,7 @@ def study_cmd(
     model: Model = "resnet20",
     pruners: str | None = typer.Option(
         None, "--pruners", "-p",
-        help="Comma-separated pruners (default: uniform,er,erk,snip,grasp,synflow,prospr)."),
+        help=f"Comma-separated pruners (default: {','.join(Pruner.values())})."),
     sparsities: str | None = typer.Option(
         None, "--sparsities", "-s", help="Comma-separated global sparsities (default: 0.9,0.98)."),
     seeds: str = typer.Option("0", "--seeds", help="Comma-separated seeds."),

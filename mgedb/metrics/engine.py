@@ -47,21 +47,24 @@ import numpy as np
 import numpy.typing as npt
 from scipy.sparse.linalg import LinearOperator
 
+from mgedb.errors import MetricError
 from mgedb.graph import Graph
 from mgedb.metrics import kernels, local, spectral
 from mgedb.metrics.motifs import MotifMode, motif_estimate_counted, motif_sample
 from mgedb.metrics.neighbourhood import motif_estimate
+from mgedb.metrics.registry import metrics_of_task
 from mgedb.metrics.views import to_igraph
 
-__all__ = ["PARALLEL_MIN_EDGES", "SuiteArrays", "run_suite", "workers_available"]
+__all__ = ["PARALLEL_MIN_EDGES", "TASKS", "SuiteArrays", "run_suite", "workers_available"]
 
 #: Below this many edges the suite runs on one thread (thread start-up would dominate).
 PARALLEL_MIN_EDGES = 200_000
 
-_LOCAL = ("sink_nodes", "source_nodes", "disconnected_nodes", "removable_out", "removable_in",
-          "strength")
-_HOP = ("one_hop", "two_hop")
-_GRAPH = ("cut_edges", "cut_nodes", "n_components", "mean_component_size", "k_core", "motifs")
+#: The tasks (each metric's task is its registry spec's ``array`` field), in start order.
+TASKS = ("spectral_radius", "spectral_gap", "graph", "hop", "local")
+_LOCAL = metrics_of_task("local")
+_HOP = metrics_of_task("hop")
+_GRAPH = metrics_of_task("graph")
 
 
 def workers_available() -> int:
@@ -107,7 +110,7 @@ class SuiteArrays:
 def _local(a: SuiteArrays, want: set[str], reference: bool) -> dict[str, float]:
     g = a.graph
     out: dict[str, float] = {}
-    if want & set(_LOCAL[:-1]):
+    if want & (set(_LOCAL) - {"strength"}):
         o = np.diff(a.indptr)
         i = np.bincount(a.indices, minlength=a.n).astype(np.int64)
         out.update(local.local_counts(g, o, i, reference=reference))
@@ -234,6 +237,11 @@ def run_suite(graph: Graph, names: Sequence[str], *, reference: bool, rng: rando
                 futures = [ex.submit(timed, name, task) for name, task in tasks]
                 for f in futures:
                     out.update(f.result())
+    missing = [m for m in names if m not in out]
+    if missing:
+        raise MetricError(f"{', '.join(missing)}: no array engine task computes it; give its spec "
+                          "an `array` task (mgedb/metrics/registry.py) and wire it into "
+                          "mgedb/metrics/engine.py")
     return {m: out[m] for m in names}
 
 

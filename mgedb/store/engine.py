@@ -3,8 +3,9 @@
 :class:`DbMetricEngine` (a base of :class:`~mgedb.store.base.BaseStore`) runs the query files of
 ``cypher/metrics/`` with the parameters of the network's flavour (:func:`flavour_params`) and
 turns their raw results into metric values: every division, ratio and normalisation happens here,
-never in a backend. A backend contributes raw graph-algorithm counts only
-(:meth:`DbMetricEngine._algo_counts`: the sum of core numbers, the number of weakly connected
+never in a backend, and every metric is computed as its registry spec says
+(:attr:`mgedb.metrics.registry.MetricSpec.db`). A backend contributes raw graph-algorithm counts
+only (:meth:`DbMetricEngine._algo_counts`: the sum of core numbers, the number of weakly connected
 components, bridges, articulation points) and names what its database cannot compute, which the
 array engine then computes over the graph read out of the store. :func:`compare_engines` is the
 one place that decides whether two engines agree.
@@ -22,29 +23,25 @@ from typing import Any
 
 import pandas as pd
 
-from mgedb.errors import StoreIntegrityError
+from mgedb.errors import MgedbError, StoreIntegrityError, UnknownMetric
 from mgedb.graph import Graph, GraphSet
-from mgedb.metrics.registry import INTEGER_METRICS
+from mgedb.metrics.registry import (
+    ALGORITHM_COUNTS,
+    ARRAY_ONLY,
+    MGE_METRICS,
+    MetricSpec,
+    resolve,
+    spec,
+)
 from mgedb.store.protocol import MetricValues, NetworkInfo
 from mgedb.vocab import Flavour
 
-__all__ = ["ALGORITHM_COUNTS", "ARRAY_ONLY", "FLAVOURS", "DbMetricEngine", "Mismatch",
-           "compare_engines", "flavour_params"]
+__all__ = ["ARRAY_ONLY", "FLAVOURS", "DbMetricEngine", "Mismatch", "compare_engines",
+           "flavour_params"]
 
 log = logging.getLogger("mgedb.store")
 
 FLAVOURS: tuple[str, ...] = Flavour.values()
-#: Metrics the database does not compute: the motif estimate (igraph's sampler) and the two
-#: eigenvalue metrics (the Python spectral module, over the adjacency read out of the store).
-ARRAY_ONLY = ("motifs", "spectral_gap", "spectral_radius")
-#: The raw count a backend's graph algorithms give for each algorithm metric: ``k_core_sum``
-#: (Σ core numbers), ``components`` (weakly connected components, isolated nodes included),
-#: ``bridges``, ``articulation_points``.
-ALGORITHM_COUNTS: dict[str, str] = {
-    "k_core": "k_core_sum", "n_components": "components", "mean_component_size": "components",
-    "cut_edges": "bridges", "cut_nodes": "articulation_points",
-}
-_SPECTRAL = frozenset({"spectral_gap", "spectral_radius"})
 
 
 @dataclass(frozen=True)
@@ -62,22 +59,29 @@ class Mismatch:
 
 def compare_engines(db: Mapping[str, float], array: Mapping[str, float], *,
                     rel_tol: float = 1e-9, spectral_rel_tol: float = 1e-6) -> list[Mismatch]:
-    """Metrics present in both results that differ: counts exactly, spectra to ``spectral_rel_tol``
-    (both use the same module, but ARPACK start vectors and summation order differ), every other
-    float to ``rel_tol`` (sums taken in another order). NaN equals NaN; the motif estimate is not
-    compared (the database does not compute it)."""
+    """Metrics present in both results that differ: counts (``kind`` integer) exactly, spectra to
+    ``spectral_rel_tol`` (both use the same module, but ARPACK start vectors and summation order
+    differ), every other float to ``rel_tol`` (sums taken in another order). NaN equals NaN; a
+    metric the registry marks not ``compared`` (the motif estimate) and names it does not know
+    are skipped."""
     out: list[Mismatch] = []
     for name in db:
-        if name not in array or name == "motifs":
+        if name not in array:
+            continue
+        try:
+            s = spec(name)
+        except UnknownMetric:
+            continue
+        if not s.compared:
             continue
         a, b = float(db[name]), float(array[name])
         if math.isnan(a) and math.isnan(b):
             continue
-        if name in INTEGER_METRICS:
+        if s.kind == "integer":
             if a != b:
                 out.append(Mismatch(name, a, b, "exact"))
             continue
-        tol = spectral_rel_tol if name in _SPECTRAL else rel_tol
+        tol = spectral_rel_tol if s.family == "spectral" else rel_tol
         if not math.isclose(a, b, rel_tol=tol, abs_tol=0.0):
             out.append(Mismatch(name, a, b, f"rel {tol:g}"))
     return out
@@ -112,10 +116,6 @@ def flavour_params(flavour: str, dimension: Sequence[int]) -> dict[str, dict[str
     }
 
 
-def _ratio(a: float, b: float) -> float:
-    return a / b if b else math.nan
-
-
 class DbMetricEngine(ABC):
     """``compute_metrics`` on top of a backend's named queries and raw algorithm counts."""
 
@@ -137,18 +137,23 @@ class DbMetricEngine(ABC):
 
     @abstractmethod
     def _algo_counts(self, key: str, counts: Collection[str]) -> dict[str, float]:
-        """The raw graph-algorithm results named in ``counts`` (values of
-        :data:`ALGORITHM_COUNTS`) for network ``key``; a count left out of the result is one this
+        """The raw graph-algorithm results named in ``counts`` (``k_core_sum``: Σ core numbers,
+        ``components``: weakly connected components with isolated nodes, ``bridges``,
+        ``articulation_points``) for network ``key``; a count left out of the result is one this
         database cannot compute (its metrics go to the array engine)."""
 
     def compute_metrics(self, key: str, only: Iterable[str] | str | None = None, *,
                         seed: int = 0) -> MetricValues:
         """The MGE topometrics of a stored network, computed by the database (see
         :class:`MetricValues` for what is not), under the raw names of
-        :func:`mgedb.metrics.compute_mge_metrics`; the default is every metric except the motif
-        estimate."""
-        from mgedb.metrics.registry import MGE_METRICS, resolve
+        :func:`mgedb.metrics.compute_mge_metrics`; the default is every metric the engines
+        compare (all but the motif estimate).
 
+        Each metric is computed as its registry spec says (:attr:`MetricSpec.db`): query files,
+        the backend's raw algorithm counts (what the backend cannot count goes to the array
+        engine), or — ``array_only`` — in-process over the graph read out of the store. A metric
+        with no database path that is not marked ``array_only`` is an error, never left out.
+        """
         info = self.network(key)
         if not info.complete:
             raise StoreIntegrityError(f"network {key!r} is incomplete (an interrupted ingest); "
@@ -157,58 +162,55 @@ class DbMetricEngine(ABC):
             raise StoreIntegrityError(
                 f"network {key!r} is of kind {info.kind!r}; topometrics in the database need an "
                 "MGE unit graph (ingest it without --metrics-only and with an mge encoding)")
-        default = [m for m in MGE_METRICS if m != "motifs"]
+        default = [m for m in MGE_METRICS if spec(m).compared]
         names = default if only is None else resolve(only, MGE_METRICS)
         if only is None:
             log.info("motifs: computed by the array engine only (igraph sampler), not in the DB")
+        specs = [spec(m) for m in ("n_nodes", "n_edges", *names)]
+        missing = [s.name for s in specs if s.db is None and not s.array_only]
+        if missing:
+            raise MgedbError(f"{', '.join(missing)}: no database query in the metric registry and "
+                             "not marked array_only; add its DbPath (mgedb/metrics/registry.py) "
+                             "or compute it with --engine array")
         flavour = info.flavour or Flavour.MGE
+        params = {f"metrics/{m}": p for m, p in flavour_params(flavour, info.dimension).items()}
         values: dict[str, float] = {}
         prov: dict[str, str] = {}
         timings: dict[str, float] = {}
+        got: dict[str, float] = {}  # source → value, each query run once
 
-        def db(name: str, query: str, params: Mapping[str, Any] | None = None) -> float:
-            t = time.perf_counter()
-            rows = self.run_query(query, {"key": key, **(params or {})})
-            timings[name] = timings.get(name, 0.0) + time.perf_counter() - t
-            v = rows.iloc[0]["value"] if not rows.empty else 0
-            return 0.0 if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+        def source(name: str, metric: str, per_partition: bool) -> float:
+            if name not in got:
+                t = time.perf_counter()
+                parts = range(len(info.dimension)) if per_partition else (None,)
+                got[name] = sum(self._scalar(name, {"key": key, **params.get(name, {}),
+                                                    **({} if p is None else {"partition": p})})
+                                for p in parts)
+                timings[metric] = timings.get(metric, 0.0) + time.perf_counter() - t
+            return got[name]
 
-        n = int(db("n_nodes", "metrics/n_nodes"))
-        values["n_nodes"] = n
-        values["n_edges"] = int(db("n_edges", "metrics/n_edges"))
-        prov.update(n_nodes="db", n_edges="db")
-        fp = flavour_params(flavour, info.dimension)
-        for name in ("sink_nodes", "source_nodes", "disconnected_nodes", "removable_out",
-                     "removable_in"):
-            if name in names:
-                values[name] = int(db(name, f"metrics/{name}", fp.get(name)))
-                prov[name] = "db"
-        if "one_hop" in names or "two_hop" in names:
-            s1 = db("one_hop", "metrics/out_pairs")
-            if "one_hop" in names:
-                values["one_hop"] = _ratio(n + s1, n)
-                prov["one_hop"] = "db"
-            if "two_hop" in names:  # per source partition: the distinct pairs stay bounded
-                s2 = s12 = 0.0
-                for p in range(len(info.dimension)):
-                    s2 += db("two_hop", "metrics/two_step_pairs", {"partition": p})
-                    s12 += db("two_hop", "metrics/two_step_direct_pairs", {"partition": p})
-                values["two_hop"] = _ratio(n + s1 + s2 - s12, n)
-                prov["two_hop"] = "db"
-        if "strength" in names:
-            values["strength"] = _ratio(2.0 * db("strength", "metrics/weight_sum"), n)
-            prov["strength"] = "db"
-        algo = [m for m in ALGORITHM_COUNTS if m in names]
+        queried = [s for s in specs if s.db is not None and not s.db.algorithm]
+        for s in queried:
+            assert s.db is not None
+            v = {q: source(q, s.name, q in s.db.per_partition) for q in s.db.sources}
+            values[s.name] = _typed(s, s.db.combine(v, values.get("n_nodes", 0)))
+            prov[s.name] = "db"
+        n = values["n_nodes"]
+        algo = [s for s in specs if s.db is not None and s.db.algorithm]
         fallback: list[str] = []
         if algo:
+            wanted = sorted({c for s in algo for c in ALGORITHM_COUNTS[s.name]})
             t = time.perf_counter()
-            counts = self._algo_counts(key, sorted({ALGORITHM_COUNTS[m] for m in algo}))
+            counts = {f"algo:{c}": v for c, v in self._algo_counts(key, wanted).items()}
             timings["algorithms"] = time.perf_counter() - t
-            got = _from_counts(algo, counts, n)
-            fallback = [m for m in algo if m not in got]
-            values.update(got)
-            prov.update(dict.fromkeys(got, self.algo_provenance))
-        array = [m for m in names if m in ARRAY_ONLY] + fallback
+            for s in algo:
+                assert s.db is not None
+                if all(c in counts for c in s.db.sources):
+                    values[s.name] = _typed(s, s.db.combine(counts, n))
+                    prov[s.name] = self.algo_provenance
+                else:
+                    fallback.append(s.name)
+        array = [s.name for s in specs if s.array_only] + fallback
         if array:
             t = time.perf_counter()
             graph = self.read_graph(key)
@@ -229,18 +231,12 @@ class DbMetricEngine(ABC):
         ordered = {m: values[m] for m in ("n_nodes", "n_edges", *names) if m in values}
         return MetricValues(ordered, {m: prov[m] for m in ordered})
 
+    def _scalar(self, query: str, params: Mapping[str, Any]) -> float:
+        """The ``value`` of a one-row query (no row, None or NaN: 0)."""
+        rows = self.run_query(query, params)
+        v = rows.iloc[0]["value"] if not rows.empty else 0
+        return 0.0 if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
-def _from_counts(names: Sequence[str], counts: Mapping[str, float], n: int) -> dict[str, float]:
-    """Algorithm metrics from a backend's raw counts (those whose count it gave)."""
-    out: dict[str, float] = {}
-    for m in names:
-        c = counts.get(ALGORITHM_COUNTS[m])
-        if c is None:
-            continue
-        if m == "k_core":
-            out[m] = _ratio(float(c), n)
-        elif m == "mean_component_size":
-            out[m] = _ratio(n, int(c))
-        else:
-            out[m] = int(c)
-    return out
+
+def _typed(s: MetricSpec, value: float) -> float:
+    return int(value) if s.kind == "integer" and math.isfinite(value) else value

@@ -30,8 +30,8 @@ from mgedb.errors import (
     QueryTimeout,
     ReadOnlyViolation,
 )
+from mgedb.metrics.registry import ALGORITHM_COUNTS
 from mgedb.store.base import BaseStore
-from mgedb.store.engine import ALGORITHM_COUNTS
 from mgedb.store.protocol import ProgressFn
 from mgedb.store.queries import registry
 from mgedb.store.tables import BGE_LABEL, GraphTables
@@ -354,7 +354,7 @@ class Neo4jStore(BaseStore):
     def _algo_counts(self, key: str, counts: Collection[str]) -> dict[str, float]:
         """Core numbers, WCC, bridges and articulation points from GDS on a projection."""
         if self.gds_version() is None:
-            names = [m for m, c in ALGORITHM_COUNTS.items() if c in counts]
+            names = [m for m, cs in ALGORITHM_COUNTS.items() if set(cs) & set(counts)]
             raise GdsNotInstalled(
                 f"{', '.join(names)} need the Neo4j Graph Data Science plugin, which {self.uri} "
                 "does not have; install it (docker/compose.yml sets NEO4J_PLUGINS="
