@@ -110,6 +110,11 @@ class Pruner(Vocab):
         """Whether the pruner scores weights on training batches (snip, grasp, prospr)."""
         return self in (Pruner.SNIP, Pruner.GRASP, Pruner.PROSPR)
 
+    @classmethod
+    def data_driven(cls) -> tuple[Pruner, ...]:
+        """The pruners that need data, in declaration order."""
+        return tuple(p for p in cls if p.needs_data)
+
 
 class Dataset(Vocab):
     """The datasets (torchvision layouts; synthetic images stand in for any of them)."""

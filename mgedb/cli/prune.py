@@ -62,7 +62,7 @@ def prune_cmd(
     synthetic_samples: SyntheticSamples = 2000,
     batch_size: int | None = typer.Option(
         None, "--batch-size", min=1,
-        help="Loader batch size for snip/grasp/prospr (default 128 for each)."),
+        help=f"Loader batch size for {'/'.join(Pruner.data_driven())} (default 128 for each)."),
     er_variant: ErVariant = typer.Option(
         ErVariant.correct, "--er-variant",
         help="er only: 'correct' (RigL's Erdős–Rényi) or 'reference' (mge-snn's variant)."),

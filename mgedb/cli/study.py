@@ -52,8 +52,8 @@ def study_cmd(
     db: DbPath = None,
     data_dir: Path | None = typer.Option(
         None, "--data-dir",
-        help="Dataset directory (torchvision layout) for snip/grasp/prospr and training; "
-             "default: built-in synthetic images."),
+        help=f"Dataset directory (torchvision layout) for {'/'.join(Pruner.data_driven())} and "
+             "training; default: built-in synthetic images."),
     dataset: Dataset = typer.Option(Dataset.CIFAR10, "--dataset",
                                     help="Dataset: class count and training recipe."),
     encoding: StudyEncoding = typer.Option(

@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 ALL_PRUNERS: tuple[str, ...] = Pruner.values()
-DATA_PRUNERS: tuple[str, ...] = tuple(p.value for p in Pruner if p.needs_data)
+DATA_PRUNERS: tuple[str, ...] = tuple(p.value for p in Pruner.data_driven())
 #: The encodings a study measures: MGEs (the predictor's features), reference first.
 ENCODINGS: tuple[str, ...] = tuple(e.value for e in Encoding.mge())
 #: The engines a study can use (a study always computes in-process; ``both`` also compares).
