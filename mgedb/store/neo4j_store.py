@@ -137,8 +137,11 @@ class DriverRunner:
         self.database = database
         auth = (user or "neo4j", password) if password is not None else None
         try:
+            # notifications off: the server's hints (e.g. "property key does not exist" for an
+            # optional property no network has yet) would be logged as warnings on every query
             self._driver = neo4j.GraphDatabase.driver(
-                uri, auth=auth, max_transaction_retry_time=self.RETRY_TIME)
+                uri, auth=auth, max_transaction_retry_time=self.RETRY_TIME,
+                notifications_min_severity="OFF")
         except Exception as e:
             raise _map_error(e, uri, user) from None
         try:
@@ -362,7 +365,10 @@ class Neo4jStore(BaseStore):
                 "(--engine array) or the embedded store (--store embedded)")
         graph = f"mgedb-{key}-{uuid.uuid4().hex[:8]}"
         values: dict[str, float] = {}
-        self.run_query("gds/project_network", {"key": key, "graph": graph})
+        proj = self.run_query("gds/project_network", {"key": key, "graph": graph})
+        # GDS 2.13's bridges and articulation points fail (ArrayIndexOutOfBounds) on a projection
+        # without relationships; such a graph has neither
+        has_edges = int(proj.iloc[0]["relationships"]) > 0
         try:
             def one(query: str) -> float:
                 return float(self.run_query(query, {"graph": graph}).iloc[0]["value"])
@@ -372,9 +378,10 @@ class Neo4jStore(BaseStore):
             if "components" in counts:
                 values["components"] = int(one("gds/component_count"))
             if "bridges" in counts:
-                values["bridges"] = int(one("gds/bridge_count"))
+                values["bridges"] = int(one("gds/bridge_count")) if has_edges else 0
             if "articulation_points" in counts:
-                values["articulation_points"] = int(one("gds/articulation_point_count"))
+                values["articulation_points"] = (
+                    int(one("gds/articulation_point_count")) if has_edges else 0)
         finally:
             self.run_query("gds/drop_graph", {"graph": graph})
         return values
