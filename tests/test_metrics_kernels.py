@@ -71,6 +71,10 @@ def test_graph_kernels_equal_igraph(seed: int, n: int, m: int) -> None:
                            shape=(n, n))
     assert one == closed.nnz
     assert two / n == pytest.approx(two_hop(closed), rel=1e-12)
+    cut = kernels.two_step_split(ip, ix)
+    assert 0 <= cut <= n
+    halves = [kernels.closed_neighbourhood_counts(ip, ix, nodes=r) for r in ((0, cut), (cut, n))]
+    assert (sum(h[0] for h in halves), sum(h[1] for h in halves)) == (one, two)
 
 
 @pytest.mark.parametrize(("seed", "n", "m"), CASES)

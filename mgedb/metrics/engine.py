@@ -11,7 +11,8 @@ spectral   spectral_gap (float32 ARPACK, ``A = U + Uᵀ`` matvec)     100–170 
 graph      cut_edges, cut_nodes, n_components, mean_component_size,
            k_core, motifs (one undirected adjacency, compiled DFS,
            Batagelj–Zaversnik cores, counted motif roots)          linear (+ motif roots)
-hop        one_hop, two_hop (marker sweep over 2-step walks)       Σ_u Σ_{v∈N⁺(u)} deg⁺(v)
+hop        one_hop, two_hop (marker sweep over 2-step walks, in    Σ_u Σ_{v∈N⁺(u)} deg⁺(v)
+           two halves of equal work, one task each)
 local      sink/source/disconnected nodes, removable edges,        linear
            strength
 ========== ======================================================= ==========================
@@ -36,6 +37,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -119,15 +121,12 @@ def _local(a: SuiteArrays, want: set[str], reference: bool) -> dict[str, float]:
     return out
 
 
-def _hop(a: SuiteArrays, want: set[str]) -> dict[str, float]:
-    n = a.n
-    if n == 0:
-        return dict.fromkeys(_HOP, math.nan)
-    if "two_hop" not in want:  # Σ |closed 1-step| = n + distinct non-loop pairs
-        return {"one_hop": kernels.closed_neighbourhood_counts(a.indptr, a.indices, two=False)[0]
-                / n}
-    one, two = kernels.closed_neighbourhood_counts(a.indptr, a.indices)
-    return {"one_hop": one / n, "two_hop": two / n}
+def _hop(a: SuiteArrays, want: set[str], nodes: tuple[int, int]) -> dict[str, float]:
+    """Partial sums (over the source ids ``nodes``) of the closed 1- and 2-step neighbourhood
+    sizes; :func:`run_suite` adds the parts and divides by n."""
+    one, two = kernels.closed_neighbourhood_counts(a.indptr, a.indices, two="two_hop" in want,
+                                                   nodes=nodes)
+    return {"one_hop": one, "two_hop": two}
 
 
 def _graph(a: SuiteArrays, want: set[str], sample: npt.NDArray[np.int64] | None,
@@ -214,8 +213,10 @@ def run_suite(graph: Graph, names: Sequence[str], *, reference: bool, rng: rando
         tasks.append(("spectral_gap", lambda: {"spectral_gap": _gap(a, seed)}))
     if want & set(_GRAPH):
         tasks.append(("graph", lambda: _graph(a, want, sample, motifs, rng_state)))
-    if want & set(_HOP):
-        tasks.append(("hop", lambda: _hop(a, want)))
+    if want & set(_HOP):  # the 2-step sweep in two halves of equal work: either thread takes one
+        cut = kernels.two_step_split(a.indptr, a.indices) if "two_hop" in want else a.n
+        for part in ((0, cut), (cut, a.n)):
+            tasks.append(("hop", lambda part=part: _hop(a, want, part)))  # type: ignore[misc]
     if want & set(_LOCAL):
         tasks.append(("local", lambda: _local(a, want, reference)))
     if workers is None:
@@ -228,15 +229,21 @@ def run_suite(graph: Graph, names: Sequence[str], *, reference: bool, rng: rando
         _record(timings, cpu, name, t, c)
         return r
 
+    results: list[tuple[str, dict[str, float]]] = []
     with spectral.one_blas_thread():
         if workers <= 1 or len(tasks) <= 1:
-            for name, task in tasks:
-                out.update(timed(name, task))
+            results = [(name, timed(name, task)) for name, task in tasks]
         else:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mgedb-metrics") as ex:
-                futures = [ex.submit(timed, name, task) for name, task in tasks]
-                for f in futures:
-                    out.update(f.result())
+                futures = [(name, ex.submit(timed, name, task)) for name, task in tasks]
+                results = [(name, f.result()) for name, f in futures]
+    hop_parts = [r for name, r in results if name == "hop"]
+    for name, r in results:
+        if name != "hop":
+            out.update(r)
+    if hop_parts:
+        for m in _HOP:
+            out[m] = sum(p[m] for p in hop_parts) / a.n if a.n else math.nan
     missing = [m for m in names if m not in out]
     if missing:
         raise MetricError(f"{', '.join(missing)}: no array engine task computes it; give its spec "
@@ -245,8 +252,17 @@ def run_suite(graph: Graph, names: Sequence[str], *, reference: bool, rng: rando
     return {m: out[m] for m in names}
 
 
+_RECORD_LOCK = threading.Lock()
+
+
 def _record(timings: dict[str, float] | None, cpu: dict[str, float] | None, name: str,
             t: float, c: float) -> None:
+    with _RECORD_LOCK:
+        _add(timings, cpu, name, t, c)
+
+
+def _add(timings: dict[str, float] | None, cpu: dict[str, float] | None, name: str,
+         t: float, c: float) -> None:
     if timings is not None:
         timings[name] = timings.get(name, 0.0) + time.perf_counter() - t
     if cpu is not None:

@@ -34,6 +34,7 @@ __all__ = [
     "sym_laplacian_matvec",
     "sym_matvec",
     "sym_row_sums_f32",
+    "two_step_split",
     "undirected_adjacency",
     "warm_up",
 ]
@@ -389,12 +390,13 @@ def coreness(adj: Adjacency) -> npt.NDArray[np.int64]:
 
 
 @_jit
-def _closed_counts(indptr: Any, indices: Any, two_step: bool) -> tuple[int, int]:
+def _closed_counts(indptr: Any, indices: Any, two_step: bool, lo: int, hi: int
+                   ) -> tuple[int, int]:
     n = len(indptr) - 1
     mark = np.full(n, -1, dtype=np.int32)
     one = 0
     two = 0
-    for u in range(n):
+    for u in range(lo, hi):
         mark[u] = u
         c1 = 1
         for p in range(indptr[u], indptr[u + 1]):
@@ -416,12 +418,37 @@ def _closed_counts(indptr: Any, indices: Any, two_step: bool) -> tuple[int, int]
 
 
 def closed_neighbourhood_counts(indptr: npt.NDArray[np.int64], indices: npt.NDArray[np.int32],
-                                *, two: bool = True) -> tuple[int, int]:
+                                *, two: bool = True, nodes: tuple[int, int] | None = None
+                                ) -> tuple[int, int]:
     """``(Σ_u |{u} ∪ N⁺(u)|, Σ_u |{u} ∪ N⁺(u) ∪ N⁺(N⁺(u))|)`` of a directed CSR (the second
-    is 0 unless ``two``). The same sets as the rows of ``(A + I)`` and ``(A + I)²``."""
-    one, two_ = _closed_counts(indptr, indices, two)
+    is 0 unless ``two``), over all nodes or the id range ``nodes = (lo, hi)``. The same sets as
+    the rows of ``(A + I)`` and ``(A + I)²``."""
+    lo, hi = (0, len(indptr) - 1) if nodes is None else nodes
+    one, two_ = _closed_counts(indptr, indices, two, lo, hi)
     return int(one), int(two_)
-    return int(one), int(two)
+
+
+@_jit
+def _walk_split(indptr: Any, indices: Any) -> int:
+    n = len(indptr) - 1
+    total = 0
+    for p in range(len(indices)):
+        v = indices[p]
+        total += indptr[v + 1] - indptr[v]
+    half = 0
+    for u in range(n):
+        for p in range(indptr[u], indptr[u + 1]):
+            v = indices[p]
+            half += indptr[v + 1] - indptr[v]
+        if 2 * half >= total:
+            return u + 1
+    return n
+
+
+def two_step_split(indptr: npt.NDArray[np.int64], indices: npt.NDArray[np.int32]) -> int:
+    """The node id that splits the 2-step walks of a directed CSR in two equal halves (the
+    nodes below it start half of them)."""
+    return int(_walk_split(indptr, indices))
 
 
 @_jit
@@ -535,7 +562,7 @@ def warm_up() -> None:
     ip, ix, d = directed_csr_arrays(src, dst, 4, np.ones(4, dtype=np.float32))
     is_simple_forward(ip, ix)
     edges_cross_parity(ip, ix, np.array([0, 1, 1, 0], dtype=np.int8))
-    closed_neighbourhood_counts(ip, ix)
+    closed_neighbourhood_counts(ip, ix, nodes=(0, two_step_split(ip, ix)))
     for simple in (True, False):
         adj = undirected_adjacency(ip, ix, simple=simple)
         bridges_articulation_components(adj)
