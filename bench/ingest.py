@@ -1,6 +1,7 @@
-"""Ingest speed of the embedded store, database size per edge, and metric query times.
+"""Ingest speed of the embedded store (or Neo4j), database size per edge, and metric query times.
 
     python bench/ingest.py [--edges 6400000] [--graph FILE.npz] [--metrics] [--skip-variants]
+    python bench/ingest.py --store neo4j [--edges 19000000] [--batch 10000,50000]
 
 The default graph is a random layered graph with ResNet-20's partition sizes
 (3468, 16384 × 7, 8192 × 6, 4096 × 6, 10) and ~6.4 M edges (ResNet-20 ER-0.9 has 6.38 M), edges
@@ -12,6 +13,11 @@ prints:
 2. raw ``COPY W`` variants on a bare Kùzu table (Arrow vs DataFrame, int32 vs int64 ids, which
    edge properties, one table vs a FROM/TO group, one COPY vs chunks) with database bytes per edge;
 3. with ``--metrics``: the time of each metric in the database vs the array engine.
+
+``--store neo4j`` (a server in ``NEO4J_URI``…, e.g. ``make neo4j && . .neo4j/env``) instead
+times ``mgedb ingest`` into Neo4j with batched ``UNWIND $rows`` writes over Bolt (each batch size
+given) and with ``LOAD CSV`` from the server's import folder (``MGEDB_NEO4J_IMPORT_DIR``, which
+``make neo4j`` exports), and prints the server's heap and page cache.
 
 Timings are wall clock, measured once; on a shared machine they are inflated.
 """
@@ -193,6 +199,44 @@ def bench_metrics(g: Graph, root: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def bench_neo4j(g: Graph, batches: list[int]) -> list[dict[str, Any]]:
+    """mgedb ingest into Neo4j: UNWIND batches over Bolt vs LOAD CSV; each network deleted after."""
+    from mgedb.store.neo4j_store import Neo4jStore
+
+    import_dir = os.environ.get("MGEDB_NEO4J_IMPORT_DIR")
+    runs: list[tuple[str, dict[str, Any]]] = [(f"UNWIND, batch {b}", {"batch_size": b})
+                                              for b in batches]
+    if import_dir:
+        runs.append(("LOAD CSV (IN TRANSACTIONS of 10000)",
+                     {"batch_size": 10_000, "import_dir": Path(import_dir)}))
+    rows = []
+    for name, opts in runs:
+        with Neo4jStore.connect(**opts) as store:
+            store.ensure_schema()
+            t = _timed(lambda: store.ingest(g))
+            steps = dict(store.ingest_timings)
+            key = store.list_networks()["key"].iloc[-1]
+            t_del = _timed(lambda: store.delete(key))  # noqa: B023
+        rows.append({"what": name, "edges": g.n_edges, "seconds": round(t, 1),
+                     "edges/s (edge step)": round(g.n_edges / steps["edges"]),
+                     "nodes/s": round(g.n_nodes / steps["nodes"]),
+                     "note": f"edges {steps['edges']:.1f} s, nodes {steps['nodes']:.1f} s, "
+                             f"delete {t_del:.1f} s"})
+    return rows
+
+
+def _neo4j_memory() -> str:
+    from mgedb.store.neo4j_store import Neo4jStore
+
+    with Neo4jStore.connect() as store:
+        heap = store.query('CALL dbms.queryJmx("java.lang:type=Memory") YIELD attributes '
+                           "RETURN attributes.HeapMemoryUsage.value.properties.max AS heap")
+        pc = store.query("SHOW SETTINGS YIELD name, value WHERE name = "
+                         "'server.memory.pagecache.size' RETURN value")
+    return (f"heap max {int(heap.iloc[0]['heap']) / 2**30:.2f} GiB, page cache "
+            f"{pc.iloc[0]['value']}")
+
+
 def _print(rows: list[dict[str, Any]], title: str) -> None:
     print(f"\n## {title}\n")
     print(pd.DataFrame(rows).to_markdown(index=False) if _has_tabulate()
@@ -213,6 +257,9 @@ def main() -> None:
     ap.add_argument("--graph", type=Path, help="a graph file (.npz) instead of the random graph")
     ap.add_argument("--metrics", action="store_true", help="also time every metric")
     ap.add_argument("--skip-variants", action="store_true", help="no raw COPY variants")
+    ap.add_argument("--store", choices=["embedded", "neo4j"], default="embedded")
+    ap.add_argument("--batch", default="10000,50000",
+                    help="--store neo4j: UNWIND batch sizes, comma-separated")
     args = ap.parse_args()
     if args.graph:
         value = load_graph(args.graph)
@@ -222,6 +269,10 @@ def main() -> None:
         g = resnet20_like(args.edges)
     print(f"graph: {g.n_nodes} nodes, {g.n_edges} edges; cpus: {os.cpu_count()}; "
           f"load average: {os.getloadavg()[0]:.1f}")
+    if args.store == "neo4j":
+        print(f"Neo4j: {_neo4j_memory()}")
+        _print(bench_neo4j(g, [int(b) for b in args.batch.split(",")]), "ingest into Neo4j")
+        return
     with tempfile.TemporaryDirectory(prefix="mgedb-bench-") as tmp:
         root = Path(tmp)
         _print(bench_ingest(g, root), "ingest into the embedded store")

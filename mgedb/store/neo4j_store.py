@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -297,6 +298,7 @@ class Neo4jStore(BaseStore):
                      progress: ProgressFn | None) -> None:
         if batch_size:
             self.batch_size = batch_size
+        t = time.perf_counter()
         self._write_batches("ingest/layers", tables.layers.select(
             ["key", "index", "name", "kind", "shape", "size"]), {"key": key})
         self._write_batches("ingest/channels", tables.channels.select(["key", "layer", "index"]),
@@ -307,13 +309,15 @@ class Neo4jStore(BaseStore):
             done = self._write_batches(_UNIT_QUERY[label], rows.select(cols), {"key": key},
                                        progress=progress, stage="nodes", done=done,
                                        total=tables.n_nodes)
+        self.ingest_timings["nodes"] = time.perf_counter() - t
+        t = time.perf_counter()
         if self.import_dir is not None:
             self._load_edges_csv(key, tables, progress)
-            return
-        if tables.edges:  # one W type for every label pair: batch across the pairs
+        elif tables.edges:  # one W type for every label pair: batch across the pairs
             rows = pa.concat_tables([b.table for b in tables.edges])
             self._write_batches("ingest/edges", rows.rename_columns(["s", "t", "w", "k", "e"]),
                                 progress=progress, stage="edges", total=tables.n_edges)
+        self.ingest_timings["edges"] = time.perf_counter() - t
 
     def _load_edges_csv(self, key: str, tables: GraphTables, progress: ProgressFn | None) -> None:
         assert self.import_dir is not None
