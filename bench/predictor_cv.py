@@ -49,45 +49,75 @@ def _coverage(oof: pd.DataFrame) -> float:
     return float(np.average(c["covered"], weights=c["n"]))
 
 
+def _r2_part(R: pd.DataFrame, L: pd.DataFrame, ref: pd.DataFrame, seeds: list[int],
+             regressor: str, grouped: bool) -> dict[str, dict[str, object]]:
+    comp = compare_feature_sets(R, L, CANDIDATES, seeds=seeds, regressor=regressor,
+                                reference=ref, group_seeds=grouped)
+    name = "r2_kfold_grouped" if grouped else "r2_kfold_rows"
+    out: dict[str, dict[str, object]] = {}
+    for spec in CANDIDATES:
+        per = [float(p.at[spec, "mean"]) for p in comp._per_seed("r2")]
+        out[spec] = {name: _ms(per), f"{name}_per_arch": {
+            str(a): float(v) for a, v in comp.table().loc[spec].drop("mean").items()}}
+        if grouped:
+            out[spec]["coverage_kfold"] = _ms([_coverage(r.oof) for r in comp.runs[spec]])
+    return out
+
+
+def _tau_part(R: pd.DataFrame, L: pd.DataFrame, ref: pd.DataFrame, seeds: list[int],
+              regressor: str, specs: tuple[str, ...]) -> dict[str, dict[str, object]]:
+    out: dict[str, dict[str, object]] = {}
+    for spec in specs:
+        data = assemble(R, L, spec, reference=ref)
+        row: dict[str, object] = {}
+        for prot in ("lgo", "lopo"):
+            taus, cov = [], []
+            for s in seeds:
+                oof = cross_validate(data, prot, regressor=regressor, seed=s).oof
+                taus.append(float(oof_tau(oof)["tau:score"].mean()))
+                cov.append(_coverage(oof))
+            row[f"tau_{prot}"] = _ms(taus)
+            row[f"coverage_{prot}"] = _ms(cov)
+        out[spec] = row
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--regressor", default="hgb")
     ap.add_argument("--out", type=Path, default=Path("mgedb/data/predictor_cv.json"))
+    ap.add_argument("--part", choices=("all", "grouped", "rows", "tau", "merge"), default="all",
+                    help="compute one part into OUT.<part>.json (to run the parts in parallel), "
+                    "or merge the parts into OUT")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     t0 = time.perf_counter()
-    d = load_shipped()
-    R, L = d.records, d.layers
-    R = R[R["model"].isin(ARCHS)]
-    ref = reference_accuracies(d.records)
-    out: dict[str, dict[str, object]] = {}
-    grouped = compare_feature_sets(R, L, CANDIDATES, seeds=seeds, regressor=args.regressor,
-                                   reference=ref)
-    print(f"# grouped R² done ({time.perf_counter() - t0:.0f} s)", flush=True)
-    leaky = compare_feature_sets(R, L, CANDIDATES, seeds=seeds, regressor=args.regressor,
-                                 reference=ref, group_seeds=False)
-    print(f"# leaky R² done ({time.perf_counter() - t0:.0f} s)", flush=True)
-    for spec in CANDIDATES:
-        row: dict[str, object] = {}
-        for name, comp in (("r2_kfold_grouped", grouped), ("r2_kfold_rows", leaky)):
-            per = [float(p.at[spec, "mean"]) for p in comp._per_seed("r2")]
-            row[name] = _ms(per)
-            row[f"{name}_per_arch"] = {str(a): float(v) for a, v in
-                                       comp.table().loc[spec].drop("mean").items()}
-        cov = {"kfold": [_coverage(r.oof) for r in grouped.runs[spec]]}
-        data = assemble(R, L, spec, reference=ref)
-        for prot in ("lgo", "lopo"):
-            taus, cov[prot] = [], []
-            for s in seeds:
-                oof = cross_validate(data, prot, regressor=args.regressor, seed=s).oof
-                taus.append(float(oof_tau(oof)["tau:score"].mean()))
-                cov[prot].append(_coverage(oof))
-            row[f"tau_{prot}"] = _ms(taus)
-        for prot, v in cov.items():
-            row[f"coverage_{prot}"] = _ms(v)
-        out[spec] = row
-        print(f"# {spec} done ({time.perf_counter() - t0:.0f} s): {row}", flush=True)
+    parts: dict[str, dict[str, dict[str, object]]] = {}
+    if args.part != "merge":
+        d = load_shipped()
+        R, L = d.records[d.records["model"].isin(ARCHS)], d.layers
+        ref = reference_accuracies(d.records)
+        todo = ("grouped", "rows", "tau") if args.part == "all" else (args.part,)
+        for part in todo:
+            if part == "tau":
+                parts[part] = _tau_part(R, L, ref, seeds, args.regressor, CANDIDATES)
+            else:
+                parts[part] = _r2_part(R, L, ref, seeds, args.regressor, part == "grouped")
+            print(f"# {part} done ({time.perf_counter() - t0:.0f} s)", flush=True)
+        if args.part != "all":
+            path = args.out.with_name(f"{args.out.name}.{args.part}.json")
+            path.write_text(json.dumps(parts[args.part], indent=1, sort_keys=True) + "\n")
+            print(f"written to {path}")
+            return
+    else:
+        for part in ("grouped", "rows", "tau"):
+            parts[part] = json.loads(args.out.with_name(f"{args.out.name}.{part}.json")
+                                     .read_text())
+    out: dict[str, dict[str, object]] = {spec: {} for spec in CANDIDATES}
+    for p in parts.values():
+        for spec, row in p.items():
+            out[spec].update(row)
     doc = {"data_digest": shipped_digest(), "versions": versions(), "regressor": args.regressor,
            "cv_seeds": seeds, "level": LEVEL, "architectures": list(ARCHS),
            "chosen": STUDY_FEATURES, "candidates": out,
@@ -99,12 +129,15 @@ def main() -> None:
     rows = []
     for spec, r in out.items():
         def f(k: str, r: dict[str, object] = r) -> str:
+            if k not in r:
+                return "—"
             m, s = r[k]  # type: ignore[misc]
             return f"{m:.3f} ± {s:.3f}"
         rows.append({"feature set": spec, "R² rows (leaky)": f("r2_kfold_rows"),
                      "R² grouped": f("r2_kfold_grouped"), "τ unseen setting": f("tau_lgo"),
                      "τ unseen pruner": f("tau_lopo"), "90 % coverage (grouped)":
-                     f("coverage_kfold"), "coverage lgo": f("coverage_lgo")})
+                     f("coverage_kfold"), "coverage lgo": f("coverage_lgo"),
+                     "coverage lopo": f("coverage_lopo")})
     t = pd.DataFrame(rows)
     print("| " + " | ".join(t.columns) + " |")
     print("|" + "---|" * len(t.columns))

@@ -113,8 +113,10 @@ def study_cmd(
     for s in result.sparsities:
         rows = []
         for r in result.ranking_at(s).to_dict("records"):
-            row = {"rank": r["rank"], "pruner": r["pruner"],
+            row = {"rank": r["rank"], "pruner": r["pruner"] + ("" if r["in_domain"] else " ⚠"),
                    "predicted drop %": round(100 * r["predicted_drop"], 2),
+                   "90 % interval": (f"{100 * r['drop_lo']:.1f}–{100 * r['drop_hi']:.1f}"
+                                     if not math.isnan(r["drop_lo"]) else "—"),
                    "top topometrics": format_top(r["top_metrics"])}
             if not math.isnan(r["true_drop"]):
                 row["true drop %"] = round(100 * r["true_drop"], 2)
@@ -123,6 +125,8 @@ def study_cmd(
         title = f"{cfg.model} · sparsity {s:g}" + (
             f" · Kendall τ (predicted vs true) {tau:.2f}" if not math.isnan(tau) else "")
         render(rows, Format.table, title=title)
+    for w in result.predictor.get("warnings") or []:
+        err_console.print(f"[yellow]warning[/]: {w}", highlight=False)
     reused = sum(n.reused for n in result.networks)
     times = " · ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     err_console.print(f"time per stage: {times}")

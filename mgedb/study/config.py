@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from mgedb.errors import MgedbError, PruningError
+from mgedb.predict import STUDY_FEATURES
 from mgedb.vocab import Dataset, Encoding, Engine, Pruner, flavour_of
 
 __all__ = [
@@ -79,7 +80,7 @@ class StudyConfig:
     train_epochs: int = 0
     synthetic_samples: int = 2000
     prune_batch: int = 128
-    features: str = "mge-structural"
+    features: str = STUDY_FEATURES
     metric_seed: int = 0
     db: Path | None = None
 
@@ -134,6 +135,11 @@ class NetworkResult:
     dense_accuracy: float = math.nan
     predicted_drop: float = math.nan
     predicted_accuracy: float = math.nan
+    drop_lo: float = math.nan  # the predictor's 90 % interval
+    drop_hi: float = math.nan
+    in_domain: bool = True
+    in_training: bool = False
+    domain_notes: str = ""
     attribution: dict[str, float] = field(default_factory=dict)
     mismatches: list[str] = field(default_factory=list)
 
@@ -179,6 +185,9 @@ class StudyResult:
                                    "realised_sparsity": n.realised_sparsity,
                                    "predicted_drop": n.predicted_drop,
                                    "predicted_accuracy": n.predicted_accuracy,
+                                   "drop_lo": n.drop_lo, "drop_hi": n.drop_hi,
+                                   "in_domain": n.in_domain, "in_training": n.in_training,
+                                   "domain_notes": n.domain_notes,
                                    "accuracy": n.accuracy, "dense_accuracy": n.dense_accuracy,
                                    "true_drop": n.true_drop}
             row.update(n.metrics)

@@ -164,9 +164,12 @@ def _ranking_md(result: StudyResult) -> list[str]:
     for s in result.sparsities:
         g = result.ranking_at(s)
         has_true = g["true_drop"].notna().any()
+        interval = [f"{100 * lo:.1f} … {100 * hi:.1f}" if math.isfinite(lo) else "—"
+                    for lo, hi in zip(g["drop_lo"], g["drop_hi"], strict=True)]
         df = pd.DataFrame({
-            "rank": g["rank"], "pruner": g["pruner"],
+            "rank": g["rank"], "pruner": g["pruner"] + ["" if d else " ⚠" for d in g["in_domain"]],
             "predicted drop (%)": 100 * g["predicted_drop"],
+            "90 % interval (%)": interval,
             "predicted accuracy": g["predicted_accuracy"],
             "most influential topometrics (effect on predicted drop)":
                 [format_top(t) for t in g["top_metrics"]],
@@ -178,6 +181,41 @@ def _ranking_md(result: StudyResult) -> list[str]:
         tau = result.tau.get(s, math.nan)
         if has_true:
             out += [f"Kendall τ between predicted and true drop over the pruners: {tau:.3f}", ""]
+    return out
+
+
+def _predictor_md(pred: dict[str, Any]) -> list[str]:
+    """The predictor's honest scores, its interval coverage and the domain warnings."""
+    out: list[str] = []
+    scores = (pred.get("cv_scores") or {}).get("scores")
+    if scores:
+        def pm(k: str) -> str:
+            m, s = scores[k]
+            return f"{m:.3f} ± {s:.3f}"
+        seeds = (pred.get("cv_scores") or {}).get("cv_seeds", [])
+        out += [f"Grouped cross-validation of this predictor on the published table (mean ± std "
+                f"over {len(seeds)} CV seeds, bench/predictor_cv.py): R² of the drop "
+                f"{pm('r2_kfold_grouped')} (row-shuffled, leaky k-fold: {pm('r2_kfold_rows')}); "
+                f"Kendall τ of the pruner ranking on an unseen setting {pm('tau_lgo')}, on an "
+                f"unseen pruner {pm('tau_lopo')}; 90 % interval coverage on grouped folds "
+                f"{pm('coverage_kfold')} (unseen setting: {pm('coverage_lgo')}, unseen pruner: "
+                f"{pm('coverage_lopo')}).", ""]
+    iv = pred.get("interval")
+    if iv:
+        cov = iv.get("coverage")
+        out += [f"Intervals: {100 * iv['level']:.0f} % split-conformal on grouped out-of-fold "
+                f"residuals ({pred.get('group')} model, {iv.get('n')} networks), scaled per "
+                f"sparsity; measured coverage on grouped folds "
+                f"{'—' if cov is None else f'{100 * cov:.1f} %'}. They hold for new networks of "
+                "seen settings; for an unseen setting or pruner they cover less.", ""]
+    warnings = pred.get("warnings") or []
+    if warnings:
+        out += ["**Domain warnings** (⚠ in the tables; the prediction is an extrapolation):", "",
+                *[f"- {w}" for w in warnings], ""]
+    else:
+        out += ["Every network lies inside the predictor's training domain (architecture, "
+                "dataset, sparsity range, feature ranges, distance to the training networks).",
+                ""]
     return out
 
 
@@ -198,6 +236,9 @@ def write_report(result: StudyResult) -> Path:
     pred = result.predictor
     cv = ", ".join(f"{r.get('group')}: R² {r.get('r2_mean', math.nan):.2f}"
                    for r in pred.get("cv_summary", []) if "r2_mean" in r)
+    if cv and pred.get("protocol") == "kfold":
+        cv = ("grouped 5-fold (the seeds of a network in one fold), R² per architecture, one CV "
+              "seed: " + cv)
     lines = [
         f"# mgedb study: {cfg.model}", "",
         f"{len(result.networks)} networks: pruners {', '.join(cfg.pruners)}; sparsities "
@@ -216,6 +257,7 @@ def write_report(result: StudyResult) -> Path:
     ]
     if cv:
         lines += [f"Predictor cross-validation: {cv}.", ""]
+    lines += _predictor_md(pred)
     lines += ["## Ranking per sparsity (1 = smallest predicted drop)", "", *_ranking_md(result)]
     lines += ["## Figures", "",
               "![predicted drop](figures/predicted_drop.png)", "",

@@ -248,7 +248,7 @@ def run_study(cfg: StudyConfig, *, progress: StudyProgress | None = None,
         location = str(store.location)
     progress("score", 0, 1, "")
     with timed(timings, "score"):
-        predictor = score(cfg, results)
+        predictor = score(cfg, results, classes)
         ranking, tau = rank(results)
     progress("score", 1, 1, "")
     result = StudyResult(cfg, results, ranking, tau, timings, location, predictor=predictor)
