@@ -110,7 +110,8 @@ def _scatter(results: dict[str, CVResult], path: Path) -> None:
         ax.set_xlabel("true drop (%)")
         ax.legend(fontsize=7, loc="upper left", markerscale=2)
     axes[0][0].set_ylabel("predicted drop (%, out-of-fold)")
-    fig.suptitle("Predicted vs true accuracy drop, 5-fold CV per architecture (PaI networks)")
+    fig.suptitle("Predicted vs true accuracy drop, grouped 5-fold CV per architecture (PaI "
+                 "networks)")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -250,7 +251,10 @@ def build_report(out_dir: str | Path, inputs: ReportInputs, *,
               "architecture, those every covering set has; MobileNetV2 has only MGE rows and is "
               "left out of the cross-architecture mean).\n")
 
-    md.append("## Feature sets, 5-fold CV per architecture (R², mean ± std over folds)\n")
+    md.append("## Feature sets, grouped 5-fold CV per architecture (R², mean ± std over folds)\n")
+    md.append("Folds keep the seeds of a network (model, dataset, pruner, sparsity) together; "
+              "`mgedb predict compare --no-group-seeds` gives the old, leaky row-shuffled "
+              "numbers and `mgedb report --paper` the 3-seed spread.\n")
     md.append(markdown_table(_pm(comp.table("r2").rename(columns=_SHORT),
                                  comp.std_table("r2").rename(columns=_SHORT))) + "\n")
     beats = best_union_v > best_single_v
