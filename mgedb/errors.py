@@ -106,3 +106,7 @@ class UnknownMetric(MgedbError):
 
 class MetricError(MgedbError):
     """A metric cannot be computed on this graph (e.g. the eigensolver did not converge)."""
+
+
+class ClusterError(MgedbError):
+    """The distributed executor cannot start or join its cluster, or a task failed for good."""
