@@ -13,7 +13,8 @@ it imports nothing of mgedb.
   :data:`mgedb.datasets.DATASETS`);
 * :class:`Engine` — where metrics are computed (``array``, ``db``, ``both``);
 * :class:`StoreKind` — the graph store backends (``embedded``, ``neo4j``);
-* :class:`MotifMethod` — how the 4-node motif estimate is computed (``fast``, ``exact``).
+* :class:`MotifMethod` — how the 4-node motif estimate is computed (``fast``, ``exact``);
+* :class:`ExecutorKind` — where a study's networks are made (``local``, ``ray``).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, TypeVar
 
-__all__ = ["Dataset", "Encoding", "Engine", "Flavour", "MotifMethod", "Pruner", "StoreKind",
-           "Vocab", "flavour_of", "parse"]
+__all__ = ["Dataset", "Encoding", "Engine", "ExecutorKind", "Flavour", "MotifMethod", "Pruner",
+           "StoreKind", "Vocab", "flavour_of", "parse"]
 
 _V = TypeVar("_V", bound="Vocab")
 
@@ -154,4 +155,11 @@ class StoreKind(Vocab):
 
     EMBEDDED = "embedded"
     NEO4J = "neo4j"
+
+
+class ExecutorKind(Vocab):
+    """Where a study runs its per-network work: this process, or a Ray cluster."""
+
+    LOCAL = "local"
+    RAY = "ray"
 

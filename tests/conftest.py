@@ -76,3 +76,21 @@ def arcadedb_server() -> Iterator[Any]:
         except ArcadeUnavailable as e:
             pytest.skip(f"{LABEL}: the in-process ArcadeDB server cannot start here ({e})")
         yield server
+
+
+# -- the quick study, run once per session (tests/test_study.py, tests/test_study_ray.py) --------
+@pytest.fixture(scope="session")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """`mgedb study --quick` on the local executor: the CLI result, its report folder (``out``),
+    its store (``db``) and the folder (``root``) tests may add siblings to."""
+    from typer.testing import CliRunner
+
+    from mgedb.cli import app
+
+    root = tmp_path_factory.mktemp("study")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MGEDB_CACHE_DIR", str(root / "cache"))
+    out, db = root / "report", root / "db"
+    res = CliRunner().invoke(app, ["study", "--quick", "--out", str(out), "--db", str(db)])
+    yield {"res": res, "out": out, "db": db, "root": root}
+    mp.undo()

@@ -149,16 +149,7 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "comma-separated list of numbers" in res.output
 
 
-# -- the quick preset, end to end ----------------------------------------------------------------
-@pytest.fixture(scope="module")
-def quick(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("study")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MGEDB_CACHE_DIR", str(root / "cache"))
-    out, db = root / "report", root / "db"
-    res = runner.invoke(app, ["study", "--quick", "--out", str(out), "--db", str(db)])
-    yield {"res": res, "out": out, "db": db, "root": root}
-    mp.undo()
+# -- the quick preset, end to end (the `quick` fixture: tests/conftest.py) -------------------------
 
 
 def test_quick_study_ranks_every_pruner(quick: dict[str, Any]) -> None:

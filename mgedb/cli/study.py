@@ -12,10 +12,10 @@ from mgedb.cli._app import app
 from mgedb.cli._options import DbPath, Model, StudyEncoding, StudyEngine
 from mgedb.cli._render import Format, err_console, progress, render
 from mgedb.errors import MgedbError
-from mgedb.vocab import Dataset, Pruner
+from mgedb.vocab import Dataset, ExecutorKind, Pruner
 
-_STAGE_LABEL = {"prune": "prune", "train": "train", "measure": "encode+measure+store",
-                "score": "score", "report": "report"}
+_STAGE_LABEL = {"cluster": "ray", "prune": "prune", "train": "train",
+                "measure": "encode+measure+store", "score": "score", "report": "report"}
 
 
 def _floats(text: str, what: str) -> tuple[float, ...]:
@@ -65,10 +65,21 @@ def study_cmd(
         help="array, or both: also compute every metric in the database and compare."),
     train_epochs: int = typer.Option(
         0, "--train-epochs", min=0,
-        help="Also train dense and pruned networks for N epochs on CPU and compare the predicted "
-             "with the true drop (Kendall τ)."),
+        help="Also train dense and pruned networks for N epochs (on --device) and compare the "
+             "predicted with the true drop (Kendall τ)."),
+    device: str = typer.Option(
+        "cpu", "--device", help="Training device: cpu or cuda (with --executor ray every "
+                                "training task then asks Ray for one GPU)."),
     synthetic_samples: int | None = typer.Option(
         None, "--synthetic-samples", min=2, help="Synthetic training images (default: 2000)."),
+    executor: ExecutorKind = typer.Option(
+        ExecutorKind.LOCAL, "--executor",
+        help="local: in this process, one network after another; ray: every network a chain of "
+             "Ray tasks on a cluster (pip install 'mgedb[ray]'; docs/cluster.md)."),
+    address: str | None = typer.Option(
+        None, "--address",
+        help="With --executor ray: auto (the cluster this machine is in) or ray://HOST:PORT "
+             "(Ray Client); default: a Ray instance on this machine for this run."),
 ) -> None:
     """Prune a model with each pruner, encode and store every network, compute its topometrics,
     predict its accuracy drop and rank the pruners per sparsity; write a report folder.
@@ -77,6 +88,7 @@ def study_cmd(
     are reused. Every network stays queryable (`mgedb ls`, `mgedb query`).
     """
     from mgedb.study import ALL_PRUNERS, QUICK, StudyConfig, run_study
+    from mgedb.study.executors import make_executor
 
     opts: dict[str, Any] = dict(QUICK) if quick else {}
     if pruners is not None:
@@ -89,7 +101,8 @@ def study_cmd(
     cfg = StudyConfig(out=out, model=model, seeds=_ints(seeds, "--seeds"), db=db,
                       data_dir=data_dir, dataset=dataset.value, encoding=encoding.value,
                       engine=engine.value,
-                      train_epochs=train_epochs, **opts)
+                      train_epochs=train_epochs, device=device, **opts)
+    runner = make_executor(executor, address)
 
     bar = progress(transient=False)
     tasks: dict[str, Any] = {}
@@ -102,7 +115,7 @@ def study_cmd(
 
     try:
         with bar:
-            result = run_study(cfg, progress=update)
+            result = run_study(cfg, executor=runner, progress=update)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: nothing half-written is marked complete; run "
                           "the same command again to resume")

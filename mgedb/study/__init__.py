@@ -13,7 +13,11 @@ The package, in the order a study runs (each module imports only those before it
   ``mgedb ingest`` call); :func:`~mgedb.study.measure.checkpoint_record` for the predictor;
 * ``score`` — predicted drop and attribution per network, the pruner ranking and Kendall τ;
 * ``report`` — ``report.md``, the CSV tables and the figures of a finished study;
-* ``run`` — the stages (prune, train, measure, score, report) and :func:`run_study`.
+* ``links`` — the links of each network's chain (prune → train → encode+measure → store):
+  :class:`~mgedb.study.links.StudyWork`;
+* ``executors`` — where the links run: :class:`~mgedb.study.executors.LocalExecutor` (this
+  process) or :class:`~mgedb.study.executors.RayExecutor` (a Ray cluster; docs/cluster.md);
+* ``run`` — :func:`run_study`: the links through an executor, then score, rank and report.
 
 Every stage is resumable: checkpoints (and their sidecars) are written atomically to
 ``<out>/checkpoints``, training results to ``<out>/training``, and a network is marked complete in

@@ -83,6 +83,7 @@ class StudyConfig:
     features: str = STUDY_FEATURES
     metric_seed: int = 0
     db: Path | None = None
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         bad = [p for p in self.pruners if p not in ALL_PRUNERS]
@@ -101,6 +102,8 @@ class StudyConfig:
             raise MgedbError(f"unknown engine {str(self.engine)!r}; use {' or '.join(ENGINES)}")
         if self.train_epochs < 0:
             raise MgedbError(f"--train-epochs must be ≥ 0, got {self.train_epochs}")
+        if self.device != "cpu" and not self.device.startswith("cuda"):
+            raise MgedbError(f"--device {self.device!r}: use cpu or cuda (cuda:N)")
 
     @property
     def runs(self) -> list[Run]:

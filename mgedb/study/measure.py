@@ -31,7 +31,7 @@ from mgedb.vocab import Encoding, Engine, flavour_of
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Measurement", "Source", "checkpoint_record", "measure", "timed"]
+__all__ = ["Measurement", "Source", "checkpoint_record", "compute", "measure", "timed"]
 
 #: ``status(message)``: a context manager shown while a slow step runs (the CLI's spinner).
 StatusFn = Callable[[str], contextlib.AbstractContextManager[Any]]
@@ -178,14 +178,17 @@ def measure(source: Source, store: GraphStore, engine: Engine | str | None = Eng
             only: Iterable[str] | str | None = None, seed: int = 0, keep: bool = False,
             reuse: bool = False, metrics_only: bool = False, batch_size: int | None = None,
             progress: ProgressFn | None = None, status: StatusFn = _quiet,
-            timings: dict[str, float] | None = None) -> Measurement:
+            timings: dict[str, float] | None = None,
+            computed: tuple[Graph, Mapping[str, float]] | None = None) -> Measurement:
     """Put ``source`` in ``store`` (idempotent) and compute its topometrics with ``engine``.
 
     ``engine``: ``array`` (in-process), ``db`` (in the database), ``both`` (both, compared), or
     None (store only). ``keep`` stores the array metrics with a newly ingested network;
     ``reuse`` takes the metrics a stored network already has instead of recomputing them (a
     stored network without metrics is then replaced); ``metrics_only`` stores the network node
-    and its metrics, not its graph. A stored key must name a complete network.
+    and its metrics, not its graph. A stored key must name a complete network. ``computed``: the
+    source's graph and array metrics, already made by :func:`compute` elsewhere (a Ray worker);
+    used instead of encoding and computing them again when the network is not stored.
     """
     eng = Engine(engine) if engine is not None else None
     want_array = eng in (Engine.ARRAY, Engine.BOTH)
@@ -204,10 +207,14 @@ def measure(source: Source, store: GraphStore, engine: Engine | str | None = Eng
             store.delete(key)
             stored = False
     value: Graph | GraphSet | None = None
-    if not stored:
+    given = not stored and computed is not None
+    if given:
+        assert computed is not None
+        value, out.metrics = computed[0], dict(computed[1])
+    elif not stored:
         with timed(timings, "encode"):
             value = source.load(status)
-    if want_array and not out.reused:
+    if want_array and not out.reused and not given:
         if value is None:
             value = store.read_graph(out.key) if source.path is None and source.value is None \
                 else source.load(status)
@@ -235,6 +242,18 @@ def measure(source: Source, store: GraphStore, engine: Engine | str | None = Eng
         if eng is Engine.BOTH:
             out.mismatches = compare_engines(out.db, out.metrics)
     return out
+
+
+def compute(source: Source, *, seed: int = 0, timings: dict[str, float] | None = None
+            ) -> tuple[Graph, dict[str, float]]:
+    """The store-free half of :func:`measure`: the source's MGE and all its topometrics (array
+    engine) — what a Ray worker runs; :func:`measure` with ``computed=`` stores them."""
+    from mgedb.metrics import compute_mge_metrics
+
+    with timed(timings, "encode"):
+        graph = _mge(source.load(), source, Engine.ARRAY, False)
+    with timed(timings, "metrics"):
+        return graph, compute_mge_metrics(graph, seed=seed)
 
 
 def checkpoint_record(path: Path, arch: str, classes: int, dataset: str | None,
