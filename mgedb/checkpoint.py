@@ -1,4 +1,4 @@
-"""Reading and writing checkpoints of zoo models.
+"""Reading and writing checkpoints of any model ``--model`` names (:mod:`mgedb.model_source`).
 
 Accepted formats:
 
@@ -8,7 +8,11 @@ Accepted formats:
   the explicit one and the weight is ``weight_orig * weight_mask``;
 * a dict with a ``state_dict`` (and optional ``masks`` / ``meta``) as written by
   :func:`save_checkpoint`;
-* a full pickled ``nn.Module`` — only with ``allow_pickle=True``, because unpickling runs code.
+* a full pickled ``nn.Module`` — only with ``allow_pickle=True``, because unpickling runs code;
+* a TorchScript or ``torch.export`` archive (its state dict).
+
+Keys with a ``module.`` (DataParallel) or ``_orig_mod.`` (``torch.compile``) prefix the model lacks
+are accepted; masks must hold 0/1 only, and integer weights where the model has floats are refused.
 
 Every problem is a :class:`CheckpointError` naming the file, the key and the expected shape.
 """
@@ -27,7 +31,7 @@ from torch import nn
 
 from mgedb.atomic import atomic_write, write_json
 from mgedb.errors import CheckpointError, UnknownModel
-from mgedb.models import build_model
+from mgedb.model_source import ModelSpec
 
 __all__ = ["LoadedCheckpoint", "file_digest", "load_checkpoint", "prunable_layers",
            "save_checkpoint"]
@@ -35,13 +39,14 @@ __all__ = ["LoadedCheckpoint", "file_digest", "load_checkpoint", "prunable_layer
 
 @dataclass
 class LoadedCheckpoint:
-    """A zoo model with its weights loaded and one boolean mask per Conv2d/Linear weight."""
+    """A model with its weights loaded and one boolean mask per Conv2d/Linear weight."""
 
     model: nn.Module
     masks: dict[str, torch.Tensor]  # module path -> bool mask of its weight
     path: Path
     digest: str
     meta: dict[str, Any] = field(default_factory=dict)
+    source: ModelSpec | None = None  # the --model it was loaded into
 
 
 def prunable_layers(model: nn.Module) -> dict[str, nn.Conv2d | nn.Linear]:
@@ -127,26 +132,103 @@ def _state_dict(obj: Any, path: Path) -> tuple[dict[str, torch.Tensor], dict[str
     )
 
 
-def load_checkpoint(path: str | Path, model_name: str, *, classes: int = 10,
-                    allow_pickle: bool = False) -> LoadedCheckpoint:
-    """Load ``path`` into a fresh zoo model ``model_name`` and derive the masks."""
-    path = Path(path)
-    sd, meta = _state_dict(_read(path, allow_pickle), path)
-    try:
-        model = build_model(model_name, classes)
-    except UnknownModel as e:
-        raise UnknownModel(f"{e} (loading {path})") from None
-    layers = prunable_layers(model)
+def _read_state(path: Path, allow_pickle: bool) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The state dict (and metadata) of a checkpoint in any accepted format."""
+    from mgedb.model_source import archive_kind
 
+    if path.is_file() and archive_kind(path) == "torchscript":
+        try:
+            return dict(torch.jit.load(str(path), map_location="cpu").state_dict()), {}
+        except Exception as e:  # a damaged archive fails in many ways
+            raise CheckpointError(f"{path}: unreadable TorchScript archive "
+                                  f"({_first_line(e)})") from None
+    if path.is_file() and path.suffix == ".pt2" and archive_kind(path) == "export":
+        try:
+            return dict(torch.export.load(path).module().state_dict()), {}
+        except Exception as e:
+            raise CheckpointError(f"{path}: unreadable torch.export archive "
+                                  f"({_first_line(e)})") from None
+    return _state_dict(_read(path, allow_pickle), path)
+
+
+_PREFIXES = ("module.", "_orig_mod.")
+
+
+def _strip_prefixes(sd: dict[str, torch.Tensor], expected: Any) -> dict[str, torch.Tensor]:
+    """Drop the ``module.`` (DataParallel) / ``_orig_mod.`` (torch.compile) prefix the model
+    does not have."""
+    for prefix in _PREFIXES:
+        if sd and all(k.startswith(prefix) for k in sd) and not any(
+                k.startswith(prefix) for k in expected):
+            sd = {k[len(prefix):]: v for k, v in sd.items()}
+    return sd
+
+
+def _check_mask(path: Path, key: str, m: Any) -> torch.Tensor:
+    if not isinstance(m, torch.Tensor):
+        raise CheckpointError(f"{path}: key {key!r} is not a tensor; expected a 0/1 mask")
+    if m.dtype != torch.bool and not bool(((m == 0) | (m == 1)).all()):
+        bad = m[(m != 0) & (m != 1)].flatten()[0].item()
+        raise CheckpointError(f"{path}: mask {key} holds values other than 0 and 1 (e.g. "
+                              f"{bad!r}); a mask marks each weight kept (1) or pruned (0)")
+    return m
+
+
+def prunable_weights(model: nn.Module) -> list[str]:
+    """Layer names whose ``<name>.weight`` is pruned: Conv2d/Linear modules, or (a model with no
+    such modules, e.g. a ``torch.export`` program) every 2-d/4-d ``weight`` / ``weight_orig``."""
+    layers = list(prunable_layers(model))
+    if layers:
+        return layers
+    names = []
+    for k, v in model.state_dict().items():
+        for suffix in (".weight", ".weight_orig"):
+            if k.endswith(suffix) and v.dim() in (2, 4):
+                names.append(k[: -len(suffix)])
+    return names
+
+
+def load_checkpoint(path: str | Path, model_name: str | ModelSpec, *, classes: int = 10,
+                    allow_pickle: bool = False) -> LoadedCheckpoint:
+    """Load ``path`` into a fresh model of ``model_name`` (any ``--model`` source) and derive the
+    masks. A self-contained source (a ``.pt2`` or pickled model) given as its own checkpoint is
+    used as saved."""
+    from mgedb.model_source import SELF_CONTAINED, build, parse_model_spec, set_training
+
+    path = Path(path)
+    spec = model_name if isinstance(model_name, ModelSpec) else parse_model_spec(model_name)
+    own = spec.kind in SELF_CONTAINED and path.is_file() and Path(spec.target).is_file() and \
+        Path(spec.target).resolve() == path.resolve()
+    if own:
+        try:
+            model = build(spec, allow_pickle=allow_pickle)
+        except UnknownModel as e:
+            raise CheckpointError(str(e)) from None
+        sd, meta = dict(model.state_dict()), dict[str, Any]()
+    else:
+        sd, meta = _read_state(path, allow_pickle)
+        try:
+            model = build(spec, classes=classes, allow_pickle=allow_pickle)
+        except UnknownModel as e:
+            raise UnknownModel(f"{e} (loading {path})") from None
+    label = spec.label
+    expected = model.state_dict()
+    sd = _strip_prefixes(sd, expected)
+    layers = prunable_weights(model)
+
+    # the checkpoint's view: <layer>.weight (= weight_orig * weight_mask) and explicit masks
     explicit: dict[str, torch.Tensor] = {}
     for name in layers:
         orig, mask = f"{name}.weight_orig", f"{name}.weight_mask"
         if mask in sd:
-            m = sd.pop(mask)
-            if not isinstance(m, torch.Tensor):
-                raise CheckpointError(f"{path}: key {mask!r} is not a tensor; expected a 0/1 mask")
+            m = _check_mask(path, mask, sd.pop(mask))
             if orig in sd:
                 w = sd.pop(orig)
+                if not w.is_floating_point():
+                    raise CheckpointError(
+                        f"{path}: key {orig!r} holds {w.dtype} values where the model has "
+                        "floating-point ones; save the floating-point weights"
+                    )
                 if tuple(m.shape) != tuple(w.shape):
                     raise CheckpointError(
                         f"{path}: mask {mask} has shape {list(m.shape)}, expected "
@@ -154,47 +236,67 @@ def load_checkpoint(path: str | Path, model_name: str, *, classes: int = 10,
                     )
                 sd[f"{name}.weight"] = w * m
             explicit[name] = m
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in sd]
-    extra = [k for k in sd if k not in expected]
+    # the model's view: a pruned model (torch.nn.utils.prune hooks, or a .pt2 exported from one)
+    # holds weight_orig + weight_mask where a plain one holds weight
+    want: dict[str, torch.Tensor] = {}
+    hooked: set[str] = set()
+    for k, v in expected.items():
+        if k.endswith(".weight_orig") and k[: -len("_orig")] + "_mask" in expected:
+            want[k[: -len("_orig")]] = v
+            hooked.add(k[: -len(".weight_orig")])
+        elif not (k.endswith(".weight_mask") and k[: -len("_mask")] + "_orig" in expected):
+            want[k] = v
+    missing = [k for k in want if k not in sd]
+    extra = [k for k in sd if k not in want]
     if missing:
         k = missing[0]
         raise CheckpointError(
-            f"{path}: missing key {k!r} (expected shape {list(expected[k].shape)}) for model "
-            f"{model_name!r} with {classes} classes ({len(missing)} missing); check --model"
+            f"{path}: missing key {k!r} (expected shape {list(want[k].shape)}) for model "
+            f"{label!r} with {classes} classes ({len(missing)} missing); check --model"
         )
     if extra:
         raise CheckpointError(
-            f"{path}: unexpected key {extra[0]!r} ({len(extra)} extra) for model {model_name!r}; "
+            f"{path}: unexpected key {extra[0]!r} ({len(extra)} extra) for model {label!r}; "
             "check --model"
         )
-    for k, v in expected.items():
+    for k, v in want.items():
         if tuple(sd[k].shape) != tuple(v.shape):
             hint = " (check --classes)" if k.endswith(("linear.weight", "linear.bias", "fc.weight",
                                                        "fc.bias")) or ".6." in k else ""
             raise CheckpointError(
                 f"{path}: key {k!r} has shape {list(sd[k].shape)}, expected {list(v.shape)}{hint}"
             )
+        if v.is_floating_point() and not sd[k].is_floating_point():
+            raise CheckpointError(
+                f"{path}: key {k!r} holds {sd[k].dtype} values where the model has {v.dtype} "
+                "ones; save the floating-point weights (not quantised or integer ones)"
+            )
         if sd[k].is_floating_point() and not bool(torch.isfinite(sd[k]).all()):
             raise CheckpointError(f"{path}: key {k!r} holds non-finite values (NaN or inf)")
-    model.load_state_dict(sd)
     masks: dict[str, torch.Tensor] = {}
-    for name, module in layers.items():
+    for name in layers:
+        w = sd[f"{name}.weight"]
         if name in explicit:
             m = explicit[name]
-            if tuple(m.shape) != tuple(module.weight.shape):
+            if tuple(m.shape) != tuple(w.shape):
                 raise CheckpointError(
                     f"{path}: mask {name}.weight_mask has shape {list(m.shape)}, expected "
-                    f"{list(module.weight.shape)}"
+                    f"{list(w.shape)}"
                 )
             masks[name] = m.bool()
-            with torch.no_grad():
-                module.weight.mul_(masks[name])
+            sd[f"{name}.weight"] = w * masks[name]
         else:
-            masks[name] = module.weight.detach() != 0
-    model.eval()
+            masks[name] = w.detach() != 0
+    final = dict(sd)
+    for name in hooked:
+        w = final.pop(f"{name}.weight")
+        final[f"{name}.weight_orig"] = w
+        final[f"{name}.weight_mask"] = masks[name].to(expected[f"{name}.weight_mask"].dtype)
+    if not own:
+        model.load_state_dict(final)
+    set_training(model, False)
     return LoadedCheckpoint(model=model, masks=masks, path=path, digest=file_digest(path),
-                            meta=meta)
+                            meta=meta, source=spec)
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, *, meta: dict[str, Any] | None = None

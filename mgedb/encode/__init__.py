@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from mgedb.encode.trace import Trace
+    from mgedb.model_source import ModelSpec
 
 __all__ = ["ENCODINGS", "encode_checkpoint", "encode_model"]
 
@@ -122,20 +123,22 @@ def apply_masks(trace: Trace, weights: dict[int, np.ndarray],
 
 def encode_checkpoint(
     path: str | Path,
-    model: str,
+    model: str | ModelSpec,
     *,
     classes: int = 10,
     encoding: str = "mge",
     allow_pickle: bool = False,
     input_shape: tuple[int, int, int] = (3, 32, 32),
 ) -> Graph | GraphSet:
-    """Load a checkpoint of zoo model ``model`` and encode it; metadata records its provenance."""
+    """Load a checkpoint into ``model`` (any ``--model`` source) and encode it; metadata records
+    its provenance. The loaded weights are already masked, so no masks are passed on."""
     import mgedb
     from mgedb.checkpoint import load_checkpoint, read_sidecar
 
     ck = load_checkpoint(path, model, classes=classes, allow_pickle=allow_pickle)
+    label = ck.source.label if ck.source is not None else str(model)
     meta: dict[str, Any] = {
-        "model": model, "classes": classes, "checkpoint": str(ck.path),
+        "model": label, "classes": classes, "checkpoint": str(ck.path),
         "checkpoint_digest": ck.digest, "mgedb_version": mgedb.__version__,
     }
     side = read_sidecar(path)
@@ -145,8 +148,7 @@ def encode_checkpoint(
     if "sparsity" in side and "sparsity_target" not in meta:
         meta["sparsity_target"] = side["sparsity"]
     meta.update(ck.meta)
-    return encode_model(ck.model, encoding=encoding, input_shape=input_shape, masks=ck.masks,
-                        meta=meta)
+    return encode_model(ck.model, encoding=encoding, input_shape=input_shape, meta=meta)
 
 
 def layer_specs(g: Graph | GraphSet) -> tuple[LayerSpec, ...]:

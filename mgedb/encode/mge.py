@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mgedb.encode.trace import Op, Trace
-from mgedb.errors import ReferenceUnsupported, UnsupportedLayer
+from mgedb.errors import MgedbError, ReferenceUnsupported, UnsupportedLayer
 from mgedb.graph import EdgeKind, Graph, LayerSpec, NodeKind, Partition
 from mgedb.vocab import Encoding
 
@@ -577,6 +577,16 @@ class _Builder:
     def assemble(self) -> Graph:
         total = sum(e.count for e in self.emitters)
         idt = np.int32 if self.n < 2**31 - 1 else np.int64
+        need = total * (2 * np.dtype(idt).itemsize + 5)
+        free = _available_memory()
+        if free is not None and need > free:
+            big = max(self.emitters, key=lambda e: e.count)
+            raise MgedbError(
+                f"the graph needs {total:,} edges before repeated pairs merge ({need / 2**30:.1f} "
+                f"GiB, {free / 2**30:.1f} GiB free; {big.count:,} of them into partition "
+                f"{self.partitions[big.dst_part].name!r}); encode at a smaller --input-shape or "
+                "a sparser model"
+            )
         src = np.empty(total, idt)
         dst = np.empty(total, idt)
         weight = np.empty(total, np.float32)
@@ -620,6 +630,18 @@ class _Builder:
         keep = ~mask
         return (np.concatenate([src[keep], s[first]]), np.concatenate([dst[keep], d[first]]),
                 np.concatenate([weight[keep], w_sum]), np.concatenate([kind[keep], k_min]))
+
+
+def _available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo in bytes (None where unknown)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
 
 
 def build_mge(trace: Trace, weights: dict[int, np.ndarray], *, reference: bool = False) -> Graph:

@@ -35,6 +35,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode, resolve_name
 
 from mgedb.errors import MgedbError, ModelRunError, UnsupportedLayer
+from mgedb.model_source import set_training
 
 __all__ = ["Op", "Trace", "trace_model"]
 
@@ -245,6 +246,9 @@ class _Tracer(TorchFunctionMode):
         self.stack: list[str] = []
         self.module_names = {id(m): n for n, m in model.named_modules()}
         self.param_names = {id(p): n for n, p in model.named_parameters()}
+        self.keep_named: list[torch.Tensor] = []  # computed weights, kept so ids stay unique
+        for n, b in model.named_buffers():
+            self.param_names.setdefault(id(b), n)
         self.weighted_modules = {
             id(m) for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)
         }
@@ -294,6 +298,20 @@ class _Tracer(TorchFunctionMode):
         self.names_used[name] = n + 1
         return (name if n == 0 else f"{name}#{n}"), name
 
+    def name_computed(self, args: Any, kwargs: Any, out: Any) -> None:
+        """A tensor computed from a named parameter (``weight_orig * weight_mask`` in a pruned or
+        exported model) is named after it, so its layer keeps the module's name."""
+        if not isinstance(out, torch.Tensor) or id(out) in self.param_names:
+            return
+        for t in _tensors((args, kwargs)):
+            pname = self.param_names.get(id(t))
+            if pname is not None:
+                for suffix in ("_orig", "_mask"):
+                    pname = pname.removesuffix(suffix)
+                self.param_names[id(out)] = pname
+                self.keep_named.append(out)
+                return
+
     def register(self, out: Any) -> None:
         """Remember which tensors share memory, to catch writes that change another tensor."""
         for t in _tensors(out):
@@ -329,6 +347,7 @@ class _Tracer(TorchFunctionMode):
             raise
         self.register(out)
         if not ins:
+            self.name_computed(args, kwargs, out)
             return out
         self.func = func
         if name in WRITES:
@@ -711,7 +730,7 @@ def trace_model(model: nn.Module, input_shape: tuple[int, ...] = (3, 32, 32)
         handles.append(m.register_forward_pre_hook(tracer.pre_hook))
         handles.append(m.register_forward_hook(tracer.post_hook))
     was_training = model.training
-    model.eval()
+    set_training(model, False)
     x = torch.zeros((1, *input_shape))
     try:
         tracer.new_value(x)
@@ -732,7 +751,7 @@ def trace_model(model: nn.Module, input_shape: tuple[int, ...] = (3, 32, 32)
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
+        set_training(model, was_training)
     if not isinstance(y, torch.Tensor) or id(y) not in tracer.values:
         raise UnsupportedLayer("", "output", "the model must return one traced tensor")
     for i, w in tracer.weights.items():
