@@ -32,8 +32,12 @@ from mgedb.errors import UnknownModel
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["SELF_CONTAINED", "ModelSpec", "archive_kind", "build", "parse_model_args",
-           "parse_model_spec", "set_training"]
+__all__ = ["DEFAULT_INPUT_SHAPE", "SELF_CONTAINED", "ModelSpec", "archive_kind", "build",
+           "parse_input_shape", "parse_model_args", "parse_model_spec", "resolve", "seeded",
+           "set_training"]
+
+#: the example input the encoder traces with unless told otherwise (CIFAR size)
+DEFAULT_INPUT_SHAPE = (3, 32, 32)
 
 Kind = Literal["zoo", "file", "module", "export", "torchscript", "pickle"]
 #: sources that carry their own weights
@@ -60,6 +64,20 @@ class ModelSpec:
     @property
     def is_zoo(self) -> bool:
         return self.kind == "zoo"
+
+
+def parse_input_shape(text: str | Sequence[int]) -> tuple[int, int, int]:
+    """``"3,32,32"`` (or a sequence) → ``(3, 32, 32)``; one line naming the value otherwise."""
+    parts = [p.strip() for p in text.replace("x", ",").split(",")] if isinstance(text, str) \
+        else [str(p) for p in text]
+    try:
+        dims = tuple(int(p) for p in parts)
+    except ValueError:
+        dims = ()
+    if len(dims) != 3 or min(dims) < 1:
+        raise UnknownModel(f"--input-shape {text!r}: expected C,H,W, three positive integers "
+                           "(e.g. 3,32,32)")
+    return (dims[0], dims[1], dims[2])
 
 
 def set_training(model: nn.Module, training: bool) -> None:
@@ -106,6 +124,8 @@ def parse_model_spec(text: str, model_args: Sequence[str] = ()) -> ModelSpec:
     if not text:
         raise UnknownModel("--model is empty; give a zoo name, file.py:factory, "
                            "package.module:factory or a .pt2 archive")
+    if text.endswith(")") and ":" in text and "(" in text.rpartition(":")[2]:
+        text, args = _split_label(text, args)  # a recorded label: module:factory(k=v, …)
     head, sep, factory = text.rpartition(":")
     if sep and factory.isidentifier() and head:
         kind: Kind = "file" if head.endswith(".py") or "/" in head or "\\" in head else "module"
@@ -129,6 +149,54 @@ def parse_model_spec(text: str, model_args: Sequence[str] = ()) -> ModelSpec:
     from mgedb.models import canonical_name
 
     return ModelSpec("zoo", canonical_name(text))
+
+
+def resolve(model: str | ModelSpec | None, model_args: Sequence[str] = (),
+            checkpoint: Path | None = None) -> ModelSpec:
+    """The model of a command: ``--model`` (+ ``--model-arg``), or — without ``--model`` — the
+    checkpoint itself when it is a ``torch.export`` archive (structure and weights)."""
+    if isinstance(model, ModelSpec):
+        return model
+    if model is not None:
+        return parse_model_spec(model, model_args)
+    if checkpoint is not None and checkpoint.suffix == ".pt2" and checkpoint.is_file():
+        return parse_model_spec(str(checkpoint), model_args)
+    where = f"{checkpoint}: " if checkpoint is not None else ""
+    raise UnknownModel(f"{where}a checkpoint needs --model (a zoo name such as resnet20, "
+                       "file.py:factory, package.module:factory or a .pt2 archive)")
+
+
+def seeded(spec: ModelSpec, classes: int, seed: int) -> tuple[nn.Module, Any]:
+    """A fresh model initialised under ``seed`` and a generator continuing that random stream
+    (zoo models: :func:`mgedb.models.seeded_model`; factories: their own initialisation)."""
+    import torch
+
+    from mgedb.models import seeded_model
+
+    if spec.kind == "zoo":
+        return seeded_model(spec.target, classes, seed)
+    if spec.kind not in ("file", "module"):
+        raise UnknownModel(f"--model {spec.label}: pruning at initialisation needs a fresh model; "
+                           "give its factory (file.py:factory or package.module:factory)")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = build(spec, classes=classes)
+        gen = torch.Generator()
+        gen.set_state(torch.get_rng_state())
+    return net, gen
+
+
+def _split_label(text: str, args: tuple[tuple[str, Any], ...]
+                 ) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    """``pkg.mod:fn(a=1, b='x')`` (as :attr:`ModelSpec.label` writes it) → text and arguments."""
+    cut = text.index("(", text.rindex(":"))
+    try:
+        call = ast.parse(f"f{text[cut:]}", mode="eval").body
+        assert isinstance(call, ast.Call) and not call.args
+        inline = tuple((str(k.arg), ast.literal_eval(k.value)) for k in call.keywords)
+    except (SyntaxError, ValueError, AssertionError):
+        raise UnknownModel(f"--model {text!r}: expected module:factory(name=literal, …)") from None
+    return text[:cut], inline + args
 
 
 def _factory(spec: ModelSpec) -> Any:

@@ -203,7 +203,7 @@ def training_record(result: TrainResult, config: TrainConfig, *, model: str, dat
     synthetic = data_name is not None
     return {
         "kind": "dense" if dense else "sparse",
-        "model": model, "model_reference_name": REFERENCE_NAMES[model],
+        "model": model, "model_reference_name": REFERENCE_NAMES.get(model, model),
         "dataset": data_name if synthetic else str(dataset),
         "dataset_reference_name": None if synthetic else Dataset(dataset).published,
         "synthetic": synthetic, "classes": classes,

@@ -5,7 +5,8 @@ Every ``import`` / ``from … import`` in ``mgedb/`` counts, at module level or 
 
 0. ``mgedb`` (the version), ``errors``, ``vocab``, ``atomic``, ``data`` — shared by everything;
 1. ``graph`` — the graph value (pure NumPy) that the encoders produce and everything above reads;
-2. the torch side: ``encode``, ``models``, ``checkpoint``, ``prune``, ``datasets``, ``train``;
+2. the torch side: ``encode``, ``models``, ``model_source``, ``checkpoint``, ``prune``,
+   ``datasets``, ``train``;
 3. ``metrics`` — pure NumPy/SciPy/igraph, no database, no torch;
 4. ``store`` (and the ``cypher`` query files);
 5. ``predict``;
@@ -28,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1] / "mgedb"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("mgedb", "mgedb.errors", "mgedb.vocab", "mgedb.atomic", "mgedb.data"),
     ("mgedb.graph",),
-    ("mgedb.encode", "mgedb.models", "mgedb.checkpoint", "mgedb.prune", "mgedb.datasets",
-     "mgedb.train"),
+    ("mgedb.encode", "mgedb.models", "mgedb.model_source", "mgedb.checkpoint", "mgedb.prune",
+     "mgedb.datasets", "mgedb.train"),
     ("mgedb.metrics",),
     ("mgedb.store", "mgedb.cypher"),
     ("mgedb.predict",),

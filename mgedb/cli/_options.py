@@ -29,7 +29,9 @@ __all__ = [
     "EncodingChoice",
     "EngineChoice",
     "FormatChoice",
+    "InputShape",
     "Model",
+    "ModelArgs",
     "OptionalEncoding",
     "OptionalModel",
     "StoreChoice",
@@ -39,15 +41,27 @@ __all__ = [
     "SyntheticSamples",
     "Uri",
     "User",
+    "parse_input",
     "parse_model",
 ]
 
-MODEL_HELP = "Zoo model: conv6, resnet20, resnet32, wrn28_2, mobilenet_v2."
+MODEL_HELP = ("Model: a zoo name (conv6, resnet20, resnet32, wrn28_2, mobilenet_v2), "
+              "path/file.py:factory or package.module:factory (a callable returning an "
+              "nn.Module; arguments with --model-arg), a torch.export .pt2 archive, or a "
+              "pickled nn.Module (with --allow-pickle).")
 
 
 def parse_model(text: str) -> str:
-    """What ``--model`` accepts: today a zoo model name, checked where the model is built
-    (:func:`mgedb.models.canonical_name`); the one place to widen it."""
+    """What ``--model`` accepts (:func:`mgedb.model_source.parse_model_spec`); resolved with the
+    ``--model-arg`` values where the model is built (:func:`mgedb.model_source.resolve`)."""
+    return text
+
+
+def parse_input(text: str) -> str:
+    """``--input-shape``: checked here (one line on a bad value), parsed where it is used."""
+    from mgedb.model_source import parse_input_shape
+
+    parse_input_shape(text)
     return text
 
 
@@ -56,6 +70,14 @@ _MODEL = typer.Option("--model", "-m", help=MODEL_HELP, parser=parse_model, meta
 Model = Annotated[str, _MODEL]
 #: ``--model/-m`` where a command can do without (graph files, sidecars name the model).
 OptionalModel = Annotated[str | None, _MODEL]
+
+ModelArgs = Annotated[list[str] | None, typer.Option(
+    "--model-arg", metavar="K=V",
+    help="Keyword argument of a --model factory (repeatable; values as Python literals), e.g. "
+         "--model-arg num_classes=10.")]
+InputShape = Annotated[str, typer.Option(
+    "--input-shape", parser=parse_input, metavar="C,H,W",
+    help="Shape of the example input the network is traced with.")]
 
 EncodingChoice = Annotated[Encoding, typer.Option("--encoding", "-e", help="Graph encoding.")]
 OptionalEncoding = Annotated[Encoding | None, typer.Option(

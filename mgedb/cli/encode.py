@@ -9,13 +9,21 @@ import typer
 
 from mgedb.atomic import atomic_write
 from mgedb.cli._app import app
-from mgedb.cli._options import AllowPickle, Classes, EncodingChoice, Model
+from mgedb.cli._options import (
+    AllowPickle,
+    Classes,
+    EncodingChoice,
+    InputShape,
+    ModelArgs,
+    OptionalModel,
+)
 from mgedb.cli._render import Format, err_console, render, render_mapping
 from mgedb.graph import Graph, GraphSet, export_arrays, load_graph, save_graph
 from mgedb.vocab import Encoding
 
-CheckpointArg = typer.Argument(..., help="Checkpoint (.pt state dict) of a zoo model.",
-                               show_default=False)
+CheckpointArg = typer.Argument(
+    ..., help="Checkpoint of the --model (state dict, torch.nn.utils.prune state, TorchScript, "
+              "or the .pt2 / pickled model itself).", show_default=False)
 
 
 def _print_summary(value: Graph | GraphSet, fmt: Format, title: str) -> None:
@@ -37,8 +45,10 @@ def _print_summary(value: Graph | GraphSet, fmt: Format, title: str) -> None:
 
 @app.command()
 def encode(
-    model: Model,
+    model: OptionalModel = None,
     checkpoint: Path = CheckpointArg,
+    model_args: ModelArgs = None,
+    input_shape: InputShape = "3,32,32",
     classes: Classes = 10,
     encoding: EncodingChoice = Encoding.MGE,
     out: Path = typer.Option(..., "--out", "-o", help="Graph file to write (.npz)."),
@@ -47,12 +57,18 @@ def encode(
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Summary output format."),
     json_: bool = typer.Option(False, "--json", help="Same as --format json."),
 ) -> None:
-    """Encode a pruned checkpoint as a graph (MGE, reference MGE or per-layer BGEs)."""
-    from mgedb.encode import encode_checkpoint
+    """Encode a pruned checkpoint as a graph (MGE, reference MGE or per-layer BGEs).
 
+    A .pt2 archive (torch.export) carries structure and weights: `mgedb encode net.pt2`.
+    """
+    from mgedb.encode import encode_checkpoint
+    from mgedb.model_source import parse_input_shape, resolve
+
+    spec = resolve(model, model_args or (), checkpoint)
     with err_console.status(f"encoding {checkpoint} as {encoding.value} …"):
-        value = encode_checkpoint(checkpoint, model, classes=classes, encoding=encoding.value,
-                                  allow_pickle=allow_pickle)
+        value = encode_checkpoint(checkpoint, spec, classes=classes, encoding=encoding.value,
+                                  allow_pickle=allow_pickle,
+                                  input_shape=parse_input_shape(input_shape))
         save_graph(out, value, compress=compress)
     _print_summary(value, Format.json if json_ else fmt, f"{checkpoint.name} → {out}")
 

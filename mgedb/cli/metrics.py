@@ -14,6 +14,8 @@ from mgedb.cli._options import (
     DbPath,
     EngineChoice,
     FormatChoice,
+    InputShape,
+    ModelArgs,
     OptionalEncoding,
     OptionalModel,
     StoreChoice,
@@ -57,6 +59,8 @@ def metrics_cmd(
                                   help="Graph file (.npz written by `mgedb encode`) or checkpoint "
                                        "(.pt/.pth/…, needs --model)."),
     model: OptionalModel = None,
+    model_args: ModelArgs = None,
+    input_shape: InputShape = "3,32,32",
     classes: int = typer.Option(10, "--classes", help="Classes of a checkpoint's classifier."),
     encoding: OptionalEncoding = None,
     normalised: bool = typer.Option(
@@ -86,10 +90,14 @@ def metrics_cmd(
     )
     from mgedb.metrics.ramanujan import resolve_ramanujan
     from mgedb.metrics.registry import BGE_METRICS, resolve
+    from mgedb.model_source import parse_input_shape
+    from mgedb.model_source import resolve as resolve_model
     from mgedb.study.measure import Source
 
-    src = Source.parse(source, model=model, classes=classes, encoding=encoding,
-                       allow_pickle=allow_pickle)
+    spec = resolve_model(model, model_args or (), source) if model is not None or (
+        source.suffix == ".pt2") else None
+    src = Source.parse(source, model=spec, classes=classes, encoding=encoding,
+                       allow_pickle=allow_pickle, input_shape=parse_input_shape(input_shape))
     # validate names before any expensive work
     if engine is not Engine.ARRAY or src.key is not None:
         if ramanujan:

@@ -17,6 +17,7 @@ from mgedb.cli._options import (
     Download,
     FormatChoice,
     Model,
+    ModelArgs,
     OptionalModel,
     Synthetic,
     SyntheticSamples,
@@ -49,6 +50,7 @@ def _version() -> str:
 @app.command("prune")
 def prune_cmd(
     model: Model,
+    model_args: ModelArgs = None,
     pruner: Pruner = typer.Option(..., "--pruner", "-p", help="Pruning algorithm."),
     sparsity: float = typer.Option(..., "--sparsity", "-s",
                                    help="Target global weight sparsity in [0, 1)."),
@@ -71,14 +73,19 @@ def prune_cmd(
     download: Download = False,
     fmt: FormatChoice = Format.table,
 ) -> None:
-    """Prune a freshly initialised zoo model at initialisation and save it with a sidecar."""
+    """Prune a freshly initialised model at initialisation and save it with a sidecar.
+
+    Zoo models are initialised like the reference (Kaiming-normal, zero biases); a factory model
+    (--model file.py:fn or module:fn) keeps its own initialisation, under --seed.
+    """
     from mgedb.checkpoint import save_checkpoint
     from mgedb.datasets import DATASETS, make_loaders
-    from mgedb.models import canonical_name, seeded_model
+    from mgedb.model_source import resolve, seeded
     from mgedb.prune import PRUNERS, apply_masks, density_table, layer_densities, prune
     from mgedb.prune import realised_sparsity as realised
 
-    key = canonical_name(model)
+    model_spec = resolve(model, model_args or ())
+    key = model_spec.label
     spec = PRUNERS[pruner.value]
     n_classes = classes if classes is not None else DATASETS[dataset.value][0]
     bs = batch_size or spec.batch_size
@@ -93,7 +100,7 @@ def prune_cmd(
                                synthetic_size=_split(synthetic_samples))
         batches = loaders.train
         data_name = loaders.name
-    net, gen = seeded_model(key, n_classes, seed)
+    net, gen = seeded(model_spec, n_classes, seed)
     start = time.perf_counter()
     with err_console.status(f"pruning {key} with {pruner.value} at sparsity {sparsity} …"):
         masks = prune(net, pruner.value, sparsity, seed, batches, generator=gen,
@@ -107,8 +114,10 @@ def prune_cmd(
         "nonzero": rows[-1]["kept"], "weights": rows[-1]["weights"],
         "layer_densities": layer_densities(masks), "wall_time_s": wall,
         "mgedb_version": _version(),
-        "init": "torch.manual_seed(seed); build_model (Kaiming-normal, zero biases); "
-                "pruner continues the same random stream",
+        "init": ("torch.manual_seed(seed); build_model (Kaiming-normal, zero biases); "
+                 "pruner continues the same random stream") if model_spec.is_zoo else
+                "torch.manual_seed(seed); the factory's own initialisation; pruner continues "
+                "the same random stream",
     }
     if pruner is Pruner.ER:
         meta["er_variant"] = er_variant.value
@@ -148,6 +157,7 @@ def train_cmd(
         None, help="Pruned checkpoint (its masks, weight != 0, stay fixed). Omit with --dense.",
         show_default=False),
     model: OptionalModel = None,
+    model_args: ModelArgs = None,
     dataset: DatasetChoice = Dataset.CIFAR10,
     data_dir: DataDir = None,
     synthetic: Synthetic = False,
@@ -179,7 +189,7 @@ def train_cmd(
 
     from mgedb.checkpoint import load_checkpoint, read_sidecar, save_checkpoint
     from mgedb.datasets import DATASETS, make_loaders
-    from mgedb.models import canonical_name, seeded_model
+    from mgedb.model_source import resolve, seeded
     from mgedb.train import recipe, train_model, training_record
 
     if dense and checkpoint is not None:
@@ -193,17 +203,19 @@ def train_cmd(
     name = model or meta.get("model")
     if name is None:
         raise UnknownModel(f"{checkpoint}: no sidecar names the model; give --model")
-    key = canonical_name(str(name))
+    model_spec = resolve(str(name), model_args or ())
+    key = model_spec.label
     n_classes = classes or meta.get("classes") or DATASETS[dataset.value][0]
     run_seed = seed if seed is not None else int(meta.get("seed", 0))
 
     masks = None
     if dense:
-        net, _ = seeded_model(key, n_classes, run_seed)
-        target = out or Path(f"{key}-{dataset.value}-dense-seed{run_seed}.pt")
+        net, _ = seeded(model_spec, n_classes, run_seed)
+        stem = model_spec.target if model_spec.is_zoo else model_spec.factory
+        target = out or Path(f"{stem}-{dataset.value}-dense-seed{run_seed}.pt")
     else:
         assert checkpoint is not None
-        loaded = load_checkpoint(checkpoint, key, classes=n_classes)
+        loaded = load_checkpoint(checkpoint, model_spec, classes=n_classes)
         net, masks = loaded.model, loaded.masks
         target = out or checkpoint.with_name(checkpoint.stem + ".trained.pt")
     loaders = make_loaders(dataset.value, data_dir, batch_size, synthetic=synthetic,

@@ -24,7 +24,9 @@ from mgedb.cli._options import (
     DbPath,
     EncodingChoice,
     FormatChoice,
-    Model,
+    InputShape,
+    ModelArgs,
+    OptionalModel,
     StoreChoice,
     Uri,
     User,
@@ -104,8 +106,11 @@ def _ingest(source: Source, store: StoreKind | None, db: Path | None, uri: str |
 
 @app.command("ingest")
 def ingest_cmd(
-    model: Model,
-    checkpoint: Path = typer.Argument(..., show_default=False, help="Checkpoint of a zoo model."),
+    model: OptionalModel = None,
+    checkpoint: Path = typer.Argument(..., show_default=False,
+                                      help="Checkpoint of the --model (or a .pt2 archive)."),
+    model_args: ModelArgs = None,
+    input_shape: InputShape = "3,32,32",
     classes: Classes = 10,
     encoding: EncodingChoice = Encoding.MGE,
     store: StoreChoice = None,
@@ -128,8 +133,11 @@ def ingest_cmd(
 
     if not checkpoint.is_file():
         raise MgedbError(f"{checkpoint}: no such checkpoint file")
-    source = Source(path=checkpoint, model=model, classes=classes, encoding=encoding,
-                    allow_pickle=allow_pickle)
+    from mgedb.model_source import parse_input_shape, resolve
+
+    source = Source(path=checkpoint, model=resolve(model, model_args or (), checkpoint),
+                    classes=classes, encoding=encoding, allow_pickle=allow_pickle,
+                    input_shape=parse_input_shape(input_shape))
     _ingest(source, store, db, uri, user, database, batch_size, metrics_only, fmt, csv_import)
 
 

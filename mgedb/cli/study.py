@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from mgedb.cli._app import app
-from mgedb.cli._options import DbPath, Model, StudyEncoding, StudyEngine
+from mgedb.cli._options import DbPath, Model, ModelArgs, StudyEncoding, StudyEngine
 from mgedb.cli._render import Format, err_console, progress, render
 from mgedb.errors import MgedbError
 from mgedb.vocab import Dataset, ExecutorKind, Pruner
@@ -37,6 +37,7 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
 @app.command("study")
 def study_cmd(
     model: Model = "resnet20",
+    model_args: ModelArgs = None,
     pruners: str | None = typer.Option(
         None, "--pruners", "-p",
         help=f"Comma-separated pruners (default: {','.join(Pruner.values())})."),
@@ -98,7 +99,10 @@ def study_cmd(
     if synthetic_samples is not None:
         opts["synthetic_samples"] = synthetic_samples
     opts.setdefault("pruners", ALL_PRUNERS)
-    cfg = StudyConfig(out=out, model=model, seeds=_ints(seeds, "--seeds"), db=db,
+    from mgedb.model_source import resolve
+
+    label = resolve(model, model_args or ()).label
+    cfg = StudyConfig(out=out, model=label, seeds=_ints(seeds, "--seeds"), db=db,
                       data_dir=data_dir, dataset=dataset.value, encoding=encoding.value,
                       engine=engine.value,
                       train_epochs=train_epochs, device=device, **opts)

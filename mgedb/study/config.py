@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +61,8 @@ class Run:
         return f"{self.pruner} {self.sparsity:g} seed {self.seed}"
 
     def name(self, model: str) -> str:
-        return f"{model}-{self.pruner}-s{self.sparsity:g}-seed{self.seed}"
+        stem = re.sub(r"[^A-Za-z0-9_.=-]+", "_", model).strip("_")  # a factory spec: file-safe
+        return f"{stem}-{self.pruner}-s{self.sparsity:g}-seed{self.seed}"
 
 
 @dataclass(frozen=True)

@@ -65,14 +65,14 @@ def _sidecar_matches(meta: Mapping[str, Any] | None, cfg: StudyConfig, run: Run,
 
 def _prune_one(cfg: StudyConfig, run: Run, classes: int, path: Path) -> dict[str, Any]:
     from mgedb.checkpoint import save_checkpoint
-    from mgedb.models import seeded_model
+    from mgedb.model_source import parse_model_spec, seeded
     from mgedb.prune import apply_masks, layer_densities, prune, realised_sparsity
 
     batches = data_name = None
     if run.pruner in DATA_PRUNERS:
         loaders = _loaders(cfg, classes, run.seed)
         batches, data_name = loaders.train, loaders.name
-    net, gen = seeded_model(cfg.model, classes, run.seed)
+    net, gen = seeded(parse_model_spec(cfg.model), classes, run.seed)
     t = time.perf_counter()
     masks = prune(net, run.pruner, run.sparsity, run.seed, batches, generator=gen)
     wall = time.perf_counter() - t
@@ -99,12 +99,12 @@ def _data_name(cfg: StudyConfig, classes: int) -> str:
 def _train_one(cfg: StudyConfig, classes: int, seed: int, record: Path, checkpoint: Path | None
                ) -> float:
     """Train a pruned checkpoint (fixed masks) or, with ``checkpoint=None``, the dense model."""
-    from mgedb.models import seeded_model
+    from mgedb.model_source import parse_model_spec, seeded
     from mgedb.train import recipe, train_model
 
     masks = None
     if checkpoint is None:
-        net, _ = seeded_model(cfg.model, classes, seed)
+        net, _ = seeded(parse_model_spec(cfg.model), classes, seed)
     else:
         from mgedb.checkpoint import load_checkpoint
 

@@ -31,6 +31,8 @@ from mgedb.vocab import Encoding, Engine, flavour_of
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mgedb.model_source import ModelSpec
+
 __all__ = ["Measurement", "Source", "checkpoint_record", "compute", "measure", "timed"]
 
 #: ``status(message)``: a context manager shown while a slow step runs (the CLI's spinner).
@@ -51,11 +53,25 @@ class Source:
     value: Graph | GraphSet | None = None
     path: Path | None = None
     key: str | None = None
-    model: str | None = None
+    model: str | ModelSpec | None = None  # any --model source (mgedb.model_source)
     classes: int = 10
     encoding: str | None = None
     allow_pickle: bool = False
     meta: Mapping[str, Any] = field(default_factory=dict)
+    input_shape: tuple[int, int, int] = (3, 32, 32)
+
+    @property
+    def model_label(self) -> str | None:
+        """The model as recorded: the zoo key or the spec as written, plus ``@C,H,W`` when the
+        input is not 3×32×32 (another input shape is another graph)."""
+        if self.model is None:
+            return None
+        from mgedb.model_source import DEFAULT_INPUT_SHAPE, resolve
+
+        label = resolve(self.model).label
+        if tuple(self.input_shape) != DEFAULT_INPUT_SHAPE:
+            label += "@" + ",".join(str(d) for d in self.input_shape)
+        return label
 
     @classmethod
     def parse(cls, text: str | Path, **options: Any) -> Source:
@@ -80,7 +96,7 @@ class Source:
         flavour) or the given key; None for a graph (its content key is made at ingest)."""
         if self.key is not None:
             return self.key
-        if not self.checkpoint or self.model is None:
+        if not self.checkpoint or self.model_label is None:
             return None
         assert self.path is not None
         if not self.path.is_file():
@@ -89,7 +105,9 @@ class Source:
         from mgedb.store.keys import network_key
 
         enc = self.encoding or Encoding.MGE
-        return network_key(self.model, file_digest(self.path), str(enc), str(flavour_of(enc)))
+        assert self.model_label is not None
+        return network_key(self.model_label, file_digest(self.path), str(enc),
+                           str(flavour_of(enc)))
 
     def load(self, status: StatusFn = _quiet) -> Graph | GraphSet:
         """The graph: the value, the graph file, or the checkpoint encoded (one-line errors)."""
@@ -120,7 +138,8 @@ class Source:
         enc = str(self.encoding or Encoding.MGE)
         with status(f"encoding {source} as {enc} …"):
             return encode_checkpoint(source, self.model, classes=self.classes, encoding=enc,
-                                     allow_pickle=self.allow_pickle)
+                                     allow_pickle=self.allow_pickle,
+                                     input_shape=self.input_shape)
 
     def ingest_meta(self) -> dict[str, Any]:
         """What the store records with the network: a checkpoint's key and provenance first,
@@ -129,7 +148,7 @@ class Source:
         if self.checkpoint:
             assert self.path is not None
             enc = self.encoding or Encoding.MGE
-            meta = {"key": self.network_key(), "model": self.model, "classes": self.classes,
+            meta = {"key": self.network_key(), "model": self.model_label, "classes": self.classes,
                     "checkpoint": self.path.name, "flavour": str(flavour_of(enc))}
         meta.update(self.meta)
         return meta

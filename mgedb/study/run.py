@@ -34,10 +34,10 @@ def run_study(cfg: StudyConfig, *, executor: Executor | None = None,
     """Run the whole study (see the module docstring) with ``executor`` (default: in this
     process); returns what it found and where."""
     from mgedb.datasets import DATASETS
-    from mgedb.models import canonical_name
+    from mgedb.model_source import parse_model_spec
     from mgedb.store import open_store
 
-    cfg = replace(cfg, model=canonical_name(cfg.model))
+    cfg = replace(cfg, model=parse_model_spec(cfg.model).label)
     if cfg.dataset not in DATASETS:
         raise DataError(f"unknown dataset {cfg.dataset!r}; choose from {', '.join(DATASETS)}")
     if cfg.data_dir is not None and not cfg.data_dir.is_dir():

@@ -58,7 +58,7 @@ def score(cfg: StudyConfig, results: Sequence[NetworkResult], classes: int | Non
 
     predictor = default_predictor(cfg.features)
     dataset = DATASET_NAMES.get(cfg.dataset, cfg.dataset)
-    arch = REFERENCE_NAMES[cfg.model]
+    arch = REFERENCE_NAMES.get(cfg.model, cfg.model)
     records = pd.concat([
         record_from_metrics(normalise(r.metrics), model=arch,
                             dataset=dataset, pruner=r.run.pruner, sparsity=r.run.sparsity,

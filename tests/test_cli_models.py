@@ -1,0 +1,135 @@
+"""The CLI with a researcher's own network: --model file.py:factory / module:factory with
+--model-arg, a .pt2 archive, --input-shape; one ``Error:`` line for every bad input."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.utils.prune as prune
+from typer.testing import CliRunner
+
+from mgedb.cli import app
+from mgedb.graph import load_graph
+from mgedb.model_source import build, parse_model_spec
+
+NET = textwrap.dedent('''
+    import torch.nn.functional as F
+    from torch import nn
+
+
+    class Net(nn.Module):
+        def __init__(self, width=4, num_classes=10):
+            super().__init__()
+            self.a = nn.Conv2d(3, width, 3, padding=1)
+            self.b = nn.Conv2d(3, width, 1)
+            self.c = nn.Conv2d(2 * width, width, 3, stride=2, padding=1)
+            self.fc = nn.Linear(width, num_classes)
+
+        def forward(self, x):
+            h = torch_cat([F.relu(self.a(x)), self.b(x)])
+            h = F.relu(self.c(h))
+            return self.fc(F.adaptive_avg_pool2d(h, 1).flatten(1))
+
+
+    def torch_cat(xs):
+        import torch
+        return torch.cat(xs, 1)
+
+
+    def net(width=4, num_classes=10):
+        return Net(width, num_classes)
+''')
+
+
+@pytest.fixture
+def nets(tmp_path: Path) -> Path:
+    path = tmp_path / "nets.py"
+    path.write_text(NET)
+    return path
+
+
+pytestmark = pytest.mark.filterwarnings("ignore:The tensor attributes")  # export of a pruned net
+
+
+def _pruned_checkpoint(nets: Path, tmp_path: Path, width: int = 4, export: bool = True
+                       ) -> tuple[Path, Path]:
+    torch.manual_seed(0)
+    model = build(parse_model_spec(f"{nets}:net", [f"width={width}"])).eval()
+    for m in (model.a, model.b, model.c, model.fc):
+        prune.l1_unstructured(m, "weight", amount=0.6)
+    ck = tmp_path / "net.pt"
+    torch.save(model.state_dict(), ck)
+    pt2 = tmp_path / "net.pt2"
+    if export:
+        torch.export.save(torch.export.export(model, (torch.zeros(1, 3, 16, 16),)), pt2)
+    return ck, pt2
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    res = CliRunner().invoke(app, list(args))
+    return res.exit_code, res.stdout, res.stderr
+
+
+def test_encode_metrics_ingest_a_factory_and_a_pt2(nets: Path, tmp_path: Path) -> None:
+    ck, pt2 = _pruned_checkpoint(nets, tmp_path, width=6)
+    g1, g2 = tmp_path / "g1.npz", tmp_path / "g2.npz"
+    code, _, err = run("encode", str(ck), "-m", f"{nets}:net", "--model-arg", "width=6",
+                       "--input-shape", "3,16,16", "-o", str(g1))
+    assert code == 0, err
+    code, _, err = run("encode", str(pt2), "--input-shape", "3,16,16", "-o", str(g2))
+    assert code == 0, err
+    a, b = load_graph(g1), load_graph(g2)
+    assert (a.n_nodes, a.n_edges) == (b.n_nodes, b.n_edges)
+    assert [p.name for p in a.partitions] == ["input", "a", "b", "c", "fc"]
+    assert a.meta["model"] == f"{nets}:net(width=6)" and a.meta["input_shape"] == [3, 16, 16]
+    code, out, err = run("metrics", str(pt2), "--input-shape", "3,16,16", "--only",
+                         "sink_nodes", "-f", "json")
+    assert code == 0, err
+    assert json.loads(out)["n_edges"] == a.n_edges
+    db = tmp_path / "db"
+    for extra in (["-m", f"{nets}:net", "--model-arg", "width=6", str(ck)], [str(pt2)]):
+        code, out, err = run("ingest", *extra, "--input-shape", "3,16,16", "--db", str(db),
+                             "-f", "json")
+        assert code == 0, err
+        assert json.loads(out)["n_edges"] == a.n_edges
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["-m", "{nets}:missing"], ["no callable 'missing'"]),
+    (["-m", "{nets}:net", "--model-arg", "width"], ["NAME=VALUE"]),
+    (["-m", "{nets}:net", "--input-shape", "3,16"], ["--input-shape", "C,H,W"]),
+    (["-m", "{nets}:net", "--input-shape", "2,16,16"], ["cannot run on input shape 2,16,16",
+                                                         "layer 'a'"]),
+    ([], ["needs --model"]),
+    (["-m", "resnet18"], ["unknown model 'resnet18'"]),
+])
+def test_bad_model_inputs_are_one_line(args: list[str], words: list[str], nets: Path,
+                                       tmp_path: Path) -> None:
+    ck, _ = _pruned_checkpoint(nets, tmp_path, export=False)
+    out = tmp_path / "g.npz"
+    code, _, err = run("encode", str(ck), *[a.format(nets=nets) for a in args],
+                            "-o", str(out))
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), err
+    for w in words:
+        assert w in lines[0]
+    assert not out.exists()
+
+
+def test_prune_then_train_a_factory_model(nets: Path, tmp_path: Path) -> None:
+    ck = tmp_path / "p.pt"
+    code, _, err = run("prune", "-m", f"{nets}:net", "--model-arg", "width=3", "-p", "uniform",
+                       "-s", "0.5", "-o", str(ck))
+    assert code == 0, err
+    side = json.loads((tmp_path / "p.pt.json").read_text())
+    assert side["model"] == f"{nets}:net(width=3)"
+    code, _, err = run("train", str(ck), "--synthetic", "--synthetic-samples", "16",
+                       "--epochs", "1", "--device", "cpu")
+    assert code == 0, err
+    code, _, err = run("encode", str(ck), "-m", side["model"], "-o", str(tmp_path / "g.npz"))
+    assert code == 0, err
