@@ -10,7 +10,7 @@ prints:
 
 1. ``mgedb ingest`` end to end (tables + COPY of nodes, membership edges and W edges) and its
    edge rate;
-2. raw ``COPY W`` variants on a bare Kùzu table (Arrow vs DataFrame, int32 vs int64 ids, which
+2. raw ``COPY W`` variants on a bare Ladybug table (Arrow vs DataFrame, int32 vs int64 ids, which
    edge properties, one table vs a FROM/TO group, one COPY vs chunks) with database bytes per edge;
 3. with ``--metrics``: the time of each metric in the database vs the array engine.
 
@@ -94,8 +94,8 @@ def bench_ingest(g: Graph, root: Path) -> list[dict[str, Any]]:
 
 
 def bench_copy_variants(g: Graph, root: Path) -> list[dict[str, Any]]:
-    """COPY W on a bare Kùzu database: which choices make the edge load fast."""
-    import kuzu
+    """COPY W on a bare embedded (Ladybug) database: which choices make the edge load fast."""
+    import ladybug
 
     n = g.n_nodes
     rows: list[dict[str, Any]] = []
@@ -117,8 +117,8 @@ def bench_copy_variants(g: Graph, root: Path) -> list[dict[str, Any]]:
     for name, v in variants:
         path = root / f"v{len(rows)}"
         path.mkdir()
-        db = kuzu.Database(str(path / "db.kuzu"))
-        conn = kuzu.Connection(db)
+        db = ladybug.Database(str(path / "db.lbug"))
+        conn = ladybug.Connection(db)
         conn.execute("CREATE NODE TABLE U(uid INT64, idx INT64, PRIMARY KEY(uid))")
         props = "".join(f", {p} {types[p]}" for p in v["props"])
         if v.get("group"):
@@ -144,7 +144,7 @@ def bench_copy_variants(g: Graph, root: Path) -> list[dict[str, Any]]:
         if "eid" in v["props"]:
             cols["eid"] = pa.array(np.arange(len(src), dtype=np.int32))
         edges = pa.table(cols)
-        frame = edges.to_pandas() if v.get("frame") else None  # noqa: F841 (Kùzu scans it)
+        frame = edges.to_pandas() if v.get("frame") else None  # noqa: F841 (Ladybug scans it)
         chunks = v.get("chunks", 1)
         t = time.perf_counter()
         if v.get("frame"):
@@ -154,7 +154,7 @@ def bench_copy_variants(g: Graph, root: Path) -> list[dict[str, Any]]:
         else:
             step = -(-edges.num_rows // chunks)
             for i in range(chunks):
-                part = edges.slice(i * step, step)  # noqa: F841 (Kùzu scans it)
+                part = edges.slice(i * step, step)  # noqa: F841 (Ladybug scans it)
                 conn.execute("COPY W FROM part")
         sec = time.perf_counter() - t
         conn.close()
@@ -278,7 +278,7 @@ def main() -> None:
         root = Path(tmp)
         _print(bench_ingest(g, root), "ingest into the embedded store")
         if not args.skip_variants:
-            _print(bench_copy_variants(g, root), "COPY W variants (bare Kùzu)")
+            _print(bench_copy_variants(g, root), "COPY W variants (bare Ladybug)")
         if args.metrics:
             _print(bench_metrics(g, root), "metric times: database vs array engine")
 

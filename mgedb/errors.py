@@ -64,6 +64,10 @@ class BackendUnavailable(MgedbError):
     """The graph database cannot be reached or refused the credentials."""
 
 
+class StoreNeedsMigration(BackendUnavailable):
+    """An embedded store written by an older mgedb (Kùzu 0.11): `mgedb migrate` converts it."""
+
+
 class GdsNotInstalled(MgedbError):
     """A GDS-only metric was asked for on a Neo4j server without the GDS plugin."""
 

@@ -116,3 +116,25 @@ def same_graph(a: Graph | GraphSet, b: Graph | GraphSet) -> bool:
                 and a.layers == b.layers and a.n_edges == b.n_edges
                 and np.array_equal(a.src, b.src) and np.array_equal(a.dst, b.dst)
                 and np.array_equal(a.weight, b.weight) and np.array_equal(a.kind, b.kind))
+
+
+def chain_graph(n: int, seed: int, *, inputs: int = 1) -> Graph:
+    """``inputs`` input pixels each feeding one conv unit, ``n`` conv units in a chain
+    (``n - 1`` C→C edges) and every conv unit with an even index feeding one of 2 neurons: a
+    network whose ConvUnit table and rel regions grow with ``n`` (Kùzu's node groups hold
+    131,072 nodes, its CSR regions 1,024), with weights drawn from ``seed`` so two chains of the
+    same size are different networks."""
+    rng = np.random.default_rng(seed)
+    pix = np.arange(inputs, dtype=np.int64)
+    conv = inputs + np.arange(n, dtype=np.int64)
+    out = conv[::2]
+    src = np.concatenate([pix, conv[:-1], out])
+    dst = np.concatenate([conv[:inputs], conv[1:], inputs + n + (out % 2)])
+    kind = np.concatenate([np.full(inputs + n - 1, EdgeKind.CONV, np.uint8),
+                           np.full(len(out), EdgeKind.LINEAR, np.uint8)])
+    parts = (Partition("input", NodeKind.INPUT, (1, 1, inputs)),
+             Partition("conv", NodeKind.CONV, (1, 1, n)),
+             Partition("fc", NodeKind.NEURON, (2, 1, 1)))
+    w = rng.random(len(src)).astype(np.float32) + np.float32(0.5)
+    return Graph.from_edges(src, dst, w, [inputs, n, 2], kind=kind, encoding="mge",
+                            partitions=parts, meta={"seed": seed})

@@ -66,9 +66,9 @@ def test_kuzu_overrides_win_and_gds_is_neo4j_only() -> None:
     assert reg.get("network/begin", "kuzu").path == "network/begin.cypher"  # portable
     with pytest.raises(UnknownQuery, match="GDS"):
         reg.get("gds/version", "kuzu")
-    with pytest.raises(UnknownQuery, match="no query named 'algo/k_core_sum' for neo4j"):
-        reg.get("algo/k_core_sum", "neo4j")
-    assert "gds/version" not in reg.names("kuzu") and "algo/k_core_sum" in reg.names("kuzu")
+    with pytest.raises(UnknownQuery, match="no query named 'schema/tables' for neo4j"):
+        reg.get("schema/tables", "neo4j")
+    assert "gds/version" not in reg.names("kuzu") and "schema/tables" in reg.names("kuzu")
 
 
 def test_bind_checks_parameters() -> None:

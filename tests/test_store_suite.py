@@ -12,9 +12,10 @@ deletes them afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import pandas as pd
 import pytest
 from store_fixtures import (
     TINY_METRICS,
+    chain_graph,
     random_graph,
     same_graph,
     tiny_graph,
@@ -35,7 +37,7 @@ from mgedb.errors import (
     StoreIntegrityError,
     UnknownNetwork,
 )
-from mgedb.graph import GraphSet
+from mgedb.graph import Graph, GraphSet
 from mgedb.metrics import compute_mge_metrics
 from mgedb.store import compare_engines
 from mgedb.store.base import BaseStore
@@ -118,8 +120,8 @@ def test_ingest_stores_the_multipartite_graph(store: BaseStore) -> None:
     # conv unit 4 = channel 0 of partition 1, wired through Channel and Layer to its Network
     row = store.query(
         "MATCH (u:ConvUnit {network: $key, idx: 4})-[:IN_CHANNEL]->(c:Channel)-[:IN_LAYER]->"
-        "(l:Layer)-[:OF]->(g:Network) RETURN c.index AS ch, l.index AS layer, l.name AS name, "
-        "g.key AS net", {"key": key}).iloc[0]
+        "(l:Layer)-[:OF]->(g:Network) RETURN c.position AS ch, l.position AS layer, "
+        "l.name AS name, g.key AS net", {"key": key}).iloc[0]
     assert (int(row["ch"]), int(row["layer"]), row["name"], row["net"]) == (0, 1, "conv1", key)
     w = store.query("MATCH (a {idx: 6})-[r:W]->(b {idx: 8}) WHERE a.network = $key "
                     "RETURN r.w AS w, r.kind AS kind", {"key": key}).iloc[0]
@@ -288,3 +290,123 @@ def test_records_round_trip(store: BaseStore) -> None:
     again = store.read_records(source="test").set_index("key")
     assert again.loc["t/a", "r-out"] == 0.5 and math.isnan(again.loc["t/a", "k-core"])
     assert again.loc["t/b", "k-core"] == 2.0
+
+
+# -- delete never touches another network (issue #11) ---------------------------------------------
+_UNIT_LABELS = ("InputPixel", "ConvUnit", "Neuron")
+
+
+def _pair_counts(store: BaseStore, key: str) -> dict[str, int]:
+    """Units per (label, partition) and W edges per (partition, partition), counted from the
+    source side and from the target side, through portable Cypher (independent of the store's
+    own counting)."""
+    out: dict[str, int] = {}
+    for label in _UNIT_LABELS:
+        rows = store.query(f"MATCH (u:{label}) WHERE u.network = $key "
+                           "RETURN u.partition AS p, count(u) AS n", {"key": key})
+        out.update({f"{label}[{int(p)}]": int(n) for p, n in zip(rows["p"], rows["n"],
+                                                                  strict=True)})
+    for side in ("a", "b"):
+        rows = store.query(f"MATCH (a)-[r:W]->(b) WHERE {side}.network = $key "
+                           "RETURN a.partition AS p, b.partition AS q, count(r) AS n",
+                           {"key": key})
+        out.update({f"W{side}[{int(p)},{int(q)}]": int(n)
+                    for p, q, n in zip(rows["p"], rows["q"], rows["n"], strict=True)})
+    return out
+
+
+def _expected_pair_counts(g: Graph) -> dict[str, int]:
+    from mgedb.store.tables import unit_label
+
+    out = {f"{unit_label(p.kind)}[{i}]": p.size for i, p in enumerate(g.partitions)}
+    for (p, q), n in g.edge_counts_by_partition_pair().items():
+        out[f"Wa[{p},{q}]"] = out[f"Wb[{p},{q}]"] = n
+    return out
+
+
+@pytest.fixture
+def reopenable(request: pytest.FixtureRequest, tmp_path: Path
+               ) -> Iterator[Callable[[BaseStore | None], BaseStore]]:
+    """``reopen(old)``: closes ``old`` (after a checkpoint) and opens the same store again; the
+    embedded one with 1 or 2 threads (where Kùzu's COPY puts nodes depends on it)."""
+    kind, threads = request.param[:2]
+    opened: list[BaseStore] = []
+    before: set[str] = set()
+
+    def reopen(old: BaseStore | None) -> BaseStore:
+        if old is not None:
+            if kind == "embedded":
+                old.query("CHECKPOINT", write=True)
+            old.close()
+        if kind == "embedded":
+            from mgedb.store.kuzu_store import KuzuStore
+
+            s: BaseStore = KuzuStore(tmp_path / "store", threads=threads)
+        else:
+            from mgedb.store.neo4j_store import Neo4jStore
+
+            s = Neo4jStore.connect(**request.getfixturevalue("neo4j_connection"))
+            s.ensure_schema()
+        if not opened:
+            before.update(s.list_networks()["key"])
+        opened.append(s)
+        return s
+
+    yield reopen
+    if kind != "embedded" and opened:  # a live server is shared: remove what the test left
+        with contextlib.closing(reopen(None)) as s:
+            for key in set(s.list_networks()["key"]) - before:
+                s.delete(key)
+    for s in opened:
+        s.close()
+
+
+# sizes of the networks, in ingest order (ConvUnit nodes; the other tables stay small): the
+# 1,024 + 1 minimal trigger (a 1-node network deleted first, in the middle and last, between
+# 1,024-node ones), and 1,024-node networks (one CSR region each) between networks that fill
+# whole node groups: 263,168 ConvUnit nodes ≥ 2 × 131,072
+_NODE_GROUPS = (1024, 130_048, 1024, 130_048, 1024)
+
+
+_MINIMAL = (1, 1024, 1, 1024, 1)
+_SLOW = pytest.mark.slow
+_NEO4J = pytest.mark.neo4j
+
+
+@pytest.mark.parametrize("reopenable", [
+    pytest.param(("embedded", 1, _MINIMAL), id="embedded-1t-1024+1"),
+    pytest.param(("embedded", 2, _MINIMAL), id="embedded-2t-1024+1"),
+    pytest.param(("neo4j", 0, _MINIMAL), id="neo4j-1024+1", marks=_NEO4J),
+    pytest.param(("embedded", 1, _NODE_GROUPS), id="embedded-1t-node-groups"),
+    pytest.param(("embedded", 2, _NODE_GROUPS), id="embedded-2t-node-groups", marks=_SLOW),
+    pytest.param(("neo4j", 0, _NODE_GROUPS), id="neo4j-node-groups", marks=[_NEO4J, _SLOW]),
+], indirect=True)
+def test_deleting_a_network_leaves_every_other_one_intact(
+        reopenable: Callable[[BaseStore | None], BaseStore],
+        request: pytest.FixtureRequest) -> None:
+    """Delete the first, a middle and the last ingested network in turn; after each delete, after
+    a checkpoint and after reopening, every other network has exactly its node counts per
+    partition and its edge counts per partition pair."""
+    sizes = request.node.callspec.params["reopenable"][2]
+    store = reopenable(None)
+    graphs = [chain_graph(n, seed=i) for i, n in enumerate(sizes)]
+    keys = [store.ingest(g) for g in graphs]
+    expected = {k: _expected_pair_counts(g) for k, g in zip(keys, graphs, strict=True)}
+    for k in keys:
+        assert _pair_counts(store, k) == expected[k]
+    alive = list(keys)
+    order = [alive[0], alive[len(alive) // 2], alive[-1]]  # first, middle, last
+    for victim in order:
+        position = alive.index(victim)
+        assert store.delete(victim)
+        alive.remove(victim)
+        for when in ("after delete", "after checkpoint + reopen"):
+            if when != "after delete":
+                store = reopenable(store)
+            assert not store.has_network(victim, complete=False)
+            assert _pair_counts(store, victim) == {}, when
+            for k in alive:
+                assert _pair_counts(store, k) == expected[k], (
+                    f"network {alive.index(k)} of {len(alive)} {when} deleting the one at "
+                    f"position {position}")
+                assert store.has_network(k)

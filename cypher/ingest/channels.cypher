@@ -4,4 +4,4 @@
 // mode: write
 UNWIND $rows AS r
 MATCH (l:Layer {key: $key + ':' + toString(r.layer)})
-CREATE (c:Channel {key: r.key, network: $key, layer: r.layer, index: r.index})-[:IN_LAYER]->(l)
+CREATE (c:Channel {key: r.key, network: $key, layer: r.layer, position: r.position})-[:IN_LAYER]->(l)

@@ -4,5 +4,5 @@
 // mode: write
 MATCH (g:Network {key: $key})
 UNWIND $rows AS r
-CREATE (l:Layer {key: r.key, network: $key, index: r.index, name: r.name, kind: r.kind,
+CREATE (l:Layer {key: r.key, network: $key, position: r.position, name: r.name, kind: r.kind,
                  shape: r.shape, size: r.size})-[:OF]->(g)

@@ -2,5 +2,5 @@
 // params: $source
 // returns: key, name, value, ord
 MATCH (g:Network)-[:HAS_METRIC]->(m:Metric)
-WHERE g.kind = 'records' AND ($source IS NULL OR g.source = $source)
+WHERE g.kind = 'records' AND (g.source = $source OR $source IS NULL)
 RETURN g.key AS key, m.name AS name, m.value AS value, m.ord AS ord

@@ -1,12 +1,20 @@
-"""The embedded store: Kùzu 0.11 (``kuzu``), a database in a directory, no server.
+"""The embedded store: Ladybug 0.22 (``ladybug``, the maintained fork of Kùzu), a database file in
+a directory, no server.
 
-Everything Kùzu-specific lives in this module and in ``cypher/kuzu/``: the typed schema (one node
-table per label, one ``W`` relationship table with a FROM/TO pair per unit-label pair), bulk loads
-with ``COPY … FROM`` an Arrow table (never ``UNWIND`` + ``MATCH`` for edges: that runs at a few
-hundred rows per second in 0.11), the ``algo`` extension (statically linked in the wheel: WCC and
-k-core work offline) on a projected graph, and read-only transactions for ad-hoc queries. Kùzu's
-upstream is archived; its maintained fork (LadybugDB, module ``ladybug``) keeps the same API, so a
-swap touches only :func:`_kuzu`.
+Everything engine-specific lives in this module and in ``cypher/kuzu/`` (the Kùzu dialect of
+Cypher, which Ladybug speaks unchanged): the typed schema (one node table per label, one ``W``
+relationship table with a FROM/TO pair per unit-label pair), bulk loads with ``COPY … FROM`` an
+Arrow table (never ``UNWIND`` + ``MATCH`` for edges: a few hundred rows per second), and
+read-only transactions for ad-hoc queries.
+
+Why Ladybug and not Kùzu 0.11.3 (archived upstream): Kùzu's checkpoint reclaims a whole
+131,072-node CSR group when the rel counts of its *changed* 1,024-node regions sum to 0, so a
+delete of one network drops edges of networks stored next to it (docs/schema.md, "Deleting").
+Ladybug sums over every region; ``tests/test_store_suite.py`` deletes networks in every position
+across node groups and checks every other network's counts after a checkpoint and a reopen.
+Ladybug's graph algorithms (WCC, k-core) sit in its ALGO extension, which is downloaded at run
+time, so the array engine computes them for this store. Stores written by Kùzu (``graph.kuzu``)
+are refused with a pointer to ``mgedb migrate`` (:mod:`mgedb.store.migrate`).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import contextlib
 import logging
 import re
 import time
+import warnings
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from types import ModuleType
@@ -28,19 +37,20 @@ from mgedb.errors import (
     QueryError,
     QueryTimeout,
     ReadOnlyViolation,
+    StoreNeedsMigration,
 )
 from mgedb.store.base import BaseStore
-from mgedb.store.keys import uid_range
 from mgedb.store.protocol import ProgressFn
 from mgedb.store.queries import registry, split_statements, strip_comments_and_strings
 from mgedb.store.tables import UNIT_LABELS, GraphTables
 
-__all__ = ["DB_FILE", "KuzuStore"]
+__all__ = ["DB_FILE", "LEGACY_DB_FILE", "KuzuStore"]
 
 log = logging.getLogger("mgedb.store.kuzu")
 
-DB_FILE = "graph.kuzu"
-PROJECTED = "mgedb_network"  # the name the cypher/kuzu/algo/*.cypher files use
+DB_FILE = "graph.lbug"
+#: the file of stores written by mgedb before the move to Ladybug (Kùzu 0.11.3)
+LEGACY_DB_FILE = "graph.kuzu"
 _COPY_TARGETS = frozenset({"Layer", "Channel", "Metric", "LayerMetrics", *UNIT_LABELS, "W",
                            "IN_CHANNEL", "IN_LAYER", "OF", "HAS_METRIC", "HAS_LAYER_METRICS"})
 _COPY_LABELS = frozenset({"Network", "Layer", "Channel", "Metric", "LayerMetrics", *UNIT_LABELS})
@@ -107,9 +117,9 @@ def _typed_table(frame: pd.DataFrame, types: Mapping[str, pa.DataType] | None = 
 
 
 def _kuzu() -> ModuleType:
-    import kuzu
+    import ladybug
 
-    return kuzu
+    return ladybug
 
 
 def _is_write_refusal(msg: str) -> bool:
@@ -118,11 +128,10 @@ def _is_write_refusal(msg: str) -> bool:
 
 
 class KuzuStore(BaseStore):
-    """A :class:`~mgedb.store.base.GraphStore` in an embedded Kùzu database under ``path``."""
+    """A :class:`~mgedb.store.base.GraphStore` in an embedded Ladybug database under ``path``."""
 
     kind = "embedded"
     dialect = "kuzu"
-    algo_provenance = "db:kuzu-algo"
 
     def __init__(self, path: str | Path, *, read_only: bool = False,
                  threads: int | None = None) -> None:
@@ -130,6 +139,11 @@ class KuzuStore(BaseStore):
         self.location = str(self.path)
         self.read_only = read_only
         file = self.path / DB_FILE
+        if (self.path / LEGACY_DB_FILE).exists() and not file.exists():
+            raise StoreNeedsMigration(
+                f"the store at {self.path} was written by an older mgedb (Kùzu 0.11, whose "
+                f"deletes can lose other networks' edges); convert it with `mgedb migrate --db "
+                f"{self.path}`")
         if read_only and not file.exists():
             raise BackendUnavailable(f"no embedded store at {self.path}; ingest a network first "
                                      "(`mgedb ingest …`) or point --db at an existing store")
@@ -161,10 +175,17 @@ class KuzuStore(BaseStore):
 
     # -- plumbing --------------------------------------------------------------------------------
     def _execute(self, text: str, params: Mapping[str, Any] | None = None,
-                 timeout: float | None = None) -> Any:
+                 timeout: float | None = None, *, fresh: bool = False) -> Any:
+        """Run one statement. ``fresh``: prepare it anew instead of through the driver's implicit
+        prepared-statement cache, which keeps a statement first prepared inside a read-only
+        transaction read-only for good (Ladybug 0.22); ad-hoc queries run this way."""
         if timeout is not None:
             self._conn.set_query_timeout(max(1, int(timeout * 1000)))
         try:
+            if fresh and params:
+                with warnings.catch_warnings():  # separate prepare + execute: "deprecated"
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    return self._conn.execute(self._conn.prepare(text), dict(params))
             return self._conn.execute(text, dict(params or {}))
         except RuntimeError as e:
             msg = str(e).strip()
@@ -226,7 +247,7 @@ class KuzuStore(BaseStore):
             if self.read_only:
                 raise ReadOnlyViolation(f"the embedded store at {self.path} is open read-only; "
                                         "open it for writing (mgedb query --write)")
-            return self._frame(self._execute(text, params, timeout))
+            return self._frame(self._execute(text, params, timeout, fresh=True))
         statements = split_statements(text)
         if len(statements) != 1:
             raise QueryError(f"a read-only query must be one statement (got {len(statements)}); "
@@ -235,10 +256,10 @@ class KuzuStore(BaseStore):
             raise ReadOnlyViolation("transaction control (BEGIN/COMMIT/ROLLBACK/CHECKPOINT) is "
                                     "not allowed in a read-only query; pass --write")
         if self.read_only:
-            return self._frame(self._execute(statements[0], params, timeout))
+            return self._frame(self._execute(statements[0], params, timeout, fresh=True))
         self._execute("BEGIN TRANSACTION READ ONLY")
         try:
-            rows = self._frame(self._execute(statements[0], params, timeout))
+            rows = self._frame(self._execute(statements[0], params, timeout, fresh=True))
         except BaseException:
             with contextlib.suppress(QueryError):  # a failed query may have ended the transaction
                 self._execute("ROLLBACK")
@@ -309,28 +330,9 @@ class KuzuStore(BaseStore):
         self._copy("HAS_LAYER_METRICS", pa.table({"from": table["network"], "to": table["key"]}),
                    "Network", "LayerMetrics")
 
-    # -- algorithms ------------------------------------------------------------------------------
-    def _project(self, key: str) -> None:
-        """Project one network's unit graph as ``mgedb_network`` (the filters are uid bounds:
-        integers from :func:`~mgedb.store.keys.uid_range`, never user text)."""
-        lo, hi = (int(x) for x in uid_range(key))
-        pred = f"n.uid >= {lo} AND n.uid < {hi}"
-        nodes = ", ".join(f"'{label}': '{pred}'" for label in UNIT_LABELS)
-        self._execute(f"CALL project_graph('{PROJECTED}', {{{nodes}}}, ['W'])")
-
+    # -- algorithms ----------------------------------------------------------------------------
     def _algo_counts(self, key: str, counts: Collection[str]) -> dict[str, float]:
-        """k-core and WCC from the ``algo`` extension; Kùzu has no bridges / articulation points
-        (left out: the array engine computes those)."""
-        values: dict[str, float] = {}
-        if "k_core_sum" in counts or "components" in counts:
-            self._project(key)
-            try:
-                if "k_core_sum" in counts:
-                    values["k_core_sum"] = float(
-                        self.run_query("algo/k_core_sum").iloc[0]["value"])
-                if "components" in counts:
-                    values["components"] = int(
-                        self.run_query("algo/component_count").iloc[0]["value"])
-            finally:
-                self._execute(f"CALL drop_projected_graph('{PROJECTED}')")
-        return values
+        """None in the database: Ladybug's graph algorithms (WCC, k-core) live in its ALGO
+        extension, which is downloaded at run time and so is not there offline; the array engine
+        computes them over the graph read out of the store (Neo4j keeps them in GDS)."""
+        return {}

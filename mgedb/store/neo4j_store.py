@@ -300,8 +300,8 @@ class Neo4jStore(BaseStore):
             self.batch_size = batch_size
         t = time.perf_counter()
         self._write_batches("ingest/layers", tables.layers.select(
-            ["key", "index", "name", "kind", "shape", "size"]), {"key": key})
-        self._write_batches("ingest/channels", tables.channels.select(["key", "layer", "index"]),
+            ["key", "position", "name", "kind", "shape", "size"]), {"key": key})
+        self._write_batches("ingest/channels", tables.channels.select(["key", "layer", "position"]),
                             {"key": key})
         done = 0
         for label, rows in tables.units.items():

@@ -63,8 +63,8 @@ class EdgeBlock:
 class GraphTables:
     """Every row of one network's graph, grouped by node label / relationship endpoint labels."""
 
-    layers: pa.Table  # key, network, index, name, kind, shape, size
-    channels: pa.Table  # key, network, layer, index
+    layers: pa.Table  # key, network, position, name, kind, shape, size
+    channels: pa.Table  # key, network, layer, position
     units: dict[str, pa.Table]  # label -> uid, network, partition, idx, channel, row, col[, graph]
     in_channel: dict[str, pa.Table]  # unit label -> from (uid), to (channel key)
     in_layer: dict[str, pa.Table]  # "Channel" / unit label -> from, to (layer key)
@@ -177,7 +177,7 @@ def _mge_tables(g: Graph, network: str) -> GraphTables:
     layers = pa.table({
         "key": _strings([layer_key(network, i) for i in range(len(g.partitions))]),
         "network": _repeat(network, len(g.partitions)),
-        "index": pa.array(np.arange(len(g.partitions), dtype=np.int64)),
+        "position": pa.array(np.arange(len(g.partitions), dtype=np.int64)),
         "name": _strings([p.name for p in g.partitions]),
         "kind": _strings([p.kind.name.lower() for p in g.partitions]),
         "shape": pa.array([list(p.shape) for p in g.partitions], pa.list_(pa.int64())),
@@ -190,7 +190,7 @@ def _mge_tables(g: Graph, network: str) -> GraphTables:
                                for i in chan_parts] or [np.zeros(0, np.int64)])
     channels = pa.table({"key": _join_keys(network, ch_layer, ch_index),
                          "network": _repeat(network, len(ch_layer)),
-                         "layer": pa.array(ch_layer), "index": pa.array(ch_index)})
+                         "layer": pa.array(ch_layer), "position": pa.array(ch_index)})
     units: dict[str, pa.Table] = {}
     in_channel: dict[str, pa.Table] = {}
     in_layer: dict[str, pa.Table] = {
@@ -231,7 +231,7 @@ def _bge_tables(gs: GraphSet, network: str) -> GraphTables:
     layers = pa.table({
         "key": _strings([layer_key(network, i) for i in range(len(gs.graphs))]),
         "network": _repeat(network, len(gs.graphs)),
-        "index": pa.array(np.arange(len(gs.graphs), dtype=np.int64)),
+        "position": pa.array(np.arange(len(gs.graphs), dtype=np.int64)),
         "name": _strings(names),
         "kind": _repeat("bge", len(gs.graphs)),
         "shape": pa.array([g.dimension.tolist() for g in gs.graphs], pa.list_(pa.int64())),
@@ -263,7 +263,7 @@ def _bge_tables(gs: GraphSet, network: str) -> GraphTables:
     })}
     in_layer = {BGE_LABEL: _pair_table(pa.array(uid), _join_keys(network, flat["graph"]))}
     channels = pa.table({"key": pa.array([], pa.string()), "network": pa.array([], pa.string()),
-                         "layer": pa.array([], pa.int64()), "index": pa.array([], pa.int64())})
+                         "layer": pa.array([], pa.int64()), "position": pa.array([], pa.int64())})
     of = _pair_table(layers["key"], _repeat(network, len(gs.graphs)))
     m = sum(len(s) for s in srcs)
     edges: list[EdgeBlock] = []

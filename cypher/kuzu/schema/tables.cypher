@@ -11,10 +11,10 @@ CREATE NODE TABLE IF NOT EXISTS Network(
     mgedb_version STRING, digest STRING, checkpoint STRING, dimension INT64[], n_nodes INT64,
     n_edges INT64, layout STRING, extra STRING, PRIMARY KEY(key));
 CREATE NODE TABLE IF NOT EXISTS Layer(
-    key STRING, network STRING, index INT64, name STRING, kind STRING, shape INT64[], size INT64,
+    key STRING, network STRING, position INT64, name STRING, kind STRING, shape INT64[], size INT64,
     PRIMARY KEY(key));
 CREATE NODE TABLE IF NOT EXISTS Channel(
-    key STRING, network STRING, layer INT64, index INT64, PRIMARY KEY(key));
+    key STRING, network STRING, layer INT64, position INT64, PRIMARY KEY(key));
 CREATE NODE TABLE IF NOT EXISTS InputPixel(
     uid INT64, network STRING, partition INT64, idx INT64, channel INT64, row INT64, col INT64,
     PRIMARY KEY(uid));
