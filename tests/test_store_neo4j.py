@@ -27,13 +27,23 @@ from mgedb.store.keys import graph_key, uid_base
 from mgedb.store.neo4j_store import DriverRunner, Neo4jStore, _map_error, neo4j_settings, safe_uri
 from mgedb.store.queries import registry
 from mgedb.store.recording import RecordingRunner
+from mgedb.store.tables import graph_counts
 
 KEY = graph_key(tiny_graph())
+#: what the database answers when the tiny graph is intact (its counts, recounted)
+_PAIRS = [{"src": 0, "dst": 1, "n": 3}, {"src": 1, "dst": 2, "n": 3}, {"src": 0, "dst": 2, "n": 1}]
+COUNTS: dict[str, Any] = {
+    "network/count_units": [{"partition": 0, "n": 4}, {"partition": 1, "n": 3},
+                            {"partition": 2, "n": 2}],
+    "network/count_edges_out": _PAIRS, "network/count_edges_in": _PAIRS}
+_RECOUNT = [("read", "network/count_units"), ("read", "network/count_edges_out"),
+            ("read", "network/count_edges_in")]
 
 
 def _net(complete: bool = True, **extra: Any) -> dict[str, Any]:
     row = {"key": KEY, "kind": "mge", "complete": complete, "encoding": "mge", "flavour": "mge",
-           "dimension": [4, 3, 2], "n_nodes": 9, "n_edges": 7, "layout": None}
+           "dimension": [4, 3, 2], "n_nodes": 9, "n_edges": 7, "layout": None,
+           "counts": json.dumps(graph_counts(tiny_graph()))}
     return {**row, **extra}
 
 
@@ -42,7 +52,7 @@ def _rows(call_params: dict[str, Any]) -> int:
 
 
 def test_ingest_batches_each_in_its_own_write_transaction() -> None:
-    runner = RecordingRunner()
+    runner = RecordingRunner(COUNTS)
     store = Neo4jStore(runner, batch_size=3)
     assert store.ingest(tiny_graph()) == KEY
     txs = runner.transactions()
@@ -57,6 +67,7 @@ def test_ingest_batches_each_in_its_own_write_transaction() -> None:
         ("write", "ingest/conv_units"),
         ("write", "ingest/neurons"),
         ("write", "ingest/edges"), ("write", "ingest/edges"), ("write", "ingest/edges"),
+        *_RECOUNT,  # complete only once the database holds what was loaded
         ("write", "network/complete"),
     ]
     assert [_rows(c.params) for c in runner.named("ingest/edges")] == [3, 3, 1]
@@ -64,6 +75,8 @@ def test_ingest_batches_each_in_its_own_write_transaction() -> None:
     begin = runner.named("network/begin")[0].params
     assert begin["key"] == KEY and begin["kind"] == "mge" and begin["model"] == "tiny"
     assert begin["uid_base"] == uid_base(KEY) and begin["dimension"] == [4, 3, 2]
+    assert json.loads(begin["counts"]) == {"units": {"0": 4, "1": 3, "2": 2},
+                                           "edges": {"0>1": 3, "0>2": 1, "1>2": 3}}
     assert (begin["n_nodes"], begin["n_edges"]) == (9, 7)
     assert set(begin) == registry().get("network/begin").params
     base = uid_base(KEY) << 32
@@ -79,10 +92,10 @@ def test_ingest_batches_each_in_its_own_write_transaction() -> None:
     assert runner.named("network/complete")[0].params == {"key": KEY}
 
 
-def test_reingest_of_a_complete_network_only_reads() -> None:
-    runner = RecordingRunner({"network/get": [_net()]})
+def test_reingest_of_a_complete_network_only_reads_and_verifies() -> None:
+    runner = RecordingRunner({"network/get": [_net()], **COUNTS})
     assert Neo4jStore(runner).ingest(tiny_graph()) == KEY
-    assert runner.names() == ["network/get"]
+    assert runner.names() == ["network/get"] + [n for _, n in _RECOUNT]
 
 
 def test_an_incomplete_network_is_deleted_in_batches_then_ingested() -> None:
@@ -91,13 +104,13 @@ def test_an_incomplete_network_is_deleted_in_batches_then_ingested() -> None:
     runner = RecordingRunner({
         "network/get": lambda p: gets.pop(0) if gets else [],
         "network/delete_units": lambda p: [{"deleted": units.pop(0)}],
-        "network/delete_parts": [{"deleted": 0}],
+        "network/delete_parts": [{"deleted": 0}], **COUNTS,
     })
     Neo4jStore(runner, batch_size=100).ingest(tiny_graph())
     names = runner.names()
-    assert names[:7] == ["network/get", "network/get", "network/delete_units",
-                         "network/delete_units", "network/delete_units", "network/delete_parts",
-                         "network/delete"]
+    assert names[:8] == ["network/get", "network/get", "network/incomplete",
+                         "network/delete_units", "network/delete_units", "network/delete_units",
+                         "network/delete_parts", "network/delete"]
     assert names[-1] == "network/complete"
     assert runner.named("network/delete_units")[0].params == {"key": KEY, "limit": 50_000}
 
@@ -250,7 +263,7 @@ def test_huge_graphs_can_load_edges_with_load_csv(tmp_path: Path) -> None:
         seen.append((tmp_path / name).read_text())
         return []
 
-    runner = RecordingRunner({"ingest/edges_csv": load})
+    runner = RecordingRunner({"ingest/edges_csv": load, **COUNTS})
     Neo4jStore(runner, import_dir=tmp_path, batch_size=500).ingest(tiny_graph())
     calls = runner.named("ingest/edges_csv")
     assert [c.access for c in calls] == ["autocommit"] * len(calls)
@@ -309,7 +322,7 @@ def test_settings_come_from_arguments_then_environment(monkeypatch: pytest.Monke
 
 
 def test_layout_json_travels_in_begin() -> None:
-    runner = RecordingRunner()
+    runner = RecordingRunner(COUNTS)
     Neo4jStore(runner).ingest(tiny_graph())
     layout = json.loads(runner.named("network/begin")[0].params["layout"])
     assert [p["name"] for p in layout["graphs"][0]["partitions"]] == ["input", "conv1", "fc"]

@@ -410,3 +410,46 @@ def test_deleting_a_network_leaves_every_other_one_intact(
                     f"network {alive.index(k)} of {len(alive)} {when} deleting the one at "
                     f"position {position}")
                 assert store.has_network(k)
+
+
+# -- integrity counts (issue #11) -------------------------------------------------------------------
+def test_verify_finds_a_lost_edge_and_reingest_replaces_the_network(store: BaseStore) -> None:
+    g = tiny_graph()
+    key = store.ingest(g)
+    assert store.verify(key) == []
+    store.query("MATCH (a)-[r:W]->(b) WHERE a.network = $key AND a.idx = 6 DELETE r",
+                {"key": key}, write=True)  # conv 6 → neuron 8: one edge of the pair 1>2
+    assert store.verify(key) == ["edges 1>2: 2 stored, 3 recorded",
+                                 "edges (from the target side) 1>2: 2 stored, 3 recorded"]
+    assert store.has_network(key)  # still marked complete: only a recount can tell
+    assert store.ingest(g) == key  # fails verification: replaced, not a silent no-op
+    assert store.verify(key) == [] and _counts(store, key)["W"] == 7
+    with pytest.raises(UnknownNetwork, match="mgedb ls"):
+        store.verify("0" * 20)
+
+
+def test_metrics_only_networks_verify_trivially(store: BaseStore) -> None:
+    key = store.ingest(tiny_graph(), metrics={"sink_nodes": 1}, metrics_only=True)
+    assert store.verify(key) == []
+
+
+def test_an_interrupted_delete_leaves_the_network_incomplete(
+        store: BaseStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    g = tiny_graph()
+    key = store.ingest(g)
+    other = store.ingest(random_graph(5))
+    real = type(store)._write
+
+    def killed(self: BaseStore, name: str, params: Any = None) -> Any:
+        if name == "network/delete_parts":  # the units and edges are gone, the rest is not
+            raise KeyboardInterrupt
+        return real(self, name, params)
+
+    monkeypatch.setattr(type(store), "_write", killed)
+    with pytest.raises(KeyboardInterrupt):
+        store.delete(key)
+    monkeypatch.undo()
+    assert not store.has_network(key) and store.has_network(key, complete=False)
+    assert store.verify(other) == []
+    assert store.ingest(g) == key and store.verify(key) == []
+    assert _counts(store, key)["W"] == 7

@@ -25,6 +25,7 @@ import pandas as pd
 from mgedb.errors import BackendUnavailable, MgedbError, StoreIntegrityError, UnknownNetwork
 from mgedb.graph import Graph, GraphSet
 from mgedb.store.engine import DbMetricEngine
+from mgedb.store.integrity import compare_counts, counts_json, recount, verify
 from mgedb.store.keys import graph_digest, graph_key, uid_base, uid_range
 from mgedb.store.protocol import (
     NetworkInfo,
@@ -38,7 +39,13 @@ from mgedb.store.protocol import (
     plain,
 )
 from mgedb.store.records import RecordTable
-from mgedb.store.tables import GraphTables, build_tables, graph_layout, layout_partitions
+from mgedb.store.tables import (
+    GraphTables,
+    build_tables,
+    graph_counts,
+    graph_layout,
+    layout_partitions,
+)
 from mgedb.vocab import flavour_of
 
 __all__ = ["BaseStore"]
@@ -126,9 +133,12 @@ class BaseStore(DbMetricEngine, RecordTable):
         return self.run_query("network/list", {"kind": kind})
 
     def delete(self, key: str) -> bool:
-        """Remove a network: exactly its units, edges, layers, channels, metrics and node."""
+        """Remove a network: exactly its units, edges, layers, channels, metrics and node. The
+        network is marked incomplete first, in a transaction of its own, so an interrupted delete
+        never leaves a half network marked complete."""
         if self.run_query("network/get", {"key": key}).empty:
             return False
+        self._write("network/incomplete", {"key": key})
         for name in ("network/delete_units", "network/delete_parts"):
             while True:
                 rows = self._write(name, {"key": key, "limit": _DELETE_BATCH})
@@ -137,6 +147,22 @@ class BaseStore(DbMetricEngine, RecordTable):
         self._write("network/delete", {"key": key})
         return True
 
+    def verify(self, key: str) -> list[str]:
+        """Recount network ``key`` in the database: every difference from the counts it recorded
+        at ingest, one line each (empty: intact). See :mod:`mgedb.store.integrity`."""
+        rows = self.run_query("network/get", {"key": key})
+        if rows.empty:
+            raise UnknownNetwork(f"no network {key!r} in the {self.kind} store at "
+                                 f"{self.location}; list them with `mgedb ls`")
+        return verify(self, key, {str(k): v for k, v in rows.iloc[0].to_dict().items()})
+
+    def record_counts(self, key: str) -> None:
+        """Record what the database holds of ``key`` as its counts (``mgedb migrate``: networks
+        of older stores, once their totals matched)."""
+        found = recount(self, key)
+        self._write("network/set_counts", {"key": key, "counts": counts_json(
+            {"units": found["units"], "edges": found["edges"]})})
+
     def _begin(self, key: str, props: Mapping[str, Any]) -> None:
         params = {
             "key": key, "kind": None, "uid_base": None, "source": None, "model": None,
@@ -144,7 +170,7 @@ class BaseStore(DbMetricEngine, RecordTable):
             "flavour": None, "classes": None, "input_shape": None, "accuracy": None,
             "dense_accuracy": None, "created": None, "mgedb_version": None, "digest": None,
             "checkpoint": None, "dimension": None, "n_nodes": None, "n_edges": None,
-            "layout": None, "extra": None,
+            "layout": None, "extra": None, "counts": None,
         }
         params.update(props)
         self._write("network/begin", params)
@@ -166,10 +192,17 @@ class BaseStore(DbMetricEngine, RecordTable):
         key = str(given or graph_key(graph, digest=digest))
         existing = self.run_query("network/get", {"key": key})
         if not existing.empty:
-            if bool(existing.iloc[0]["complete"]):
-                log.info("network %s is already stored; nothing to do", key)
-                return key
-            log.warning("network %s is incomplete (interrupted ingest); replacing it", key)
+            row = {str(k): v for k, v in existing.iloc[0].to_dict().items()}
+            if not bool(row["complete"]):
+                log.warning("network %s is incomplete (interrupted ingest or delete); replacing "
+                            "it", key)
+            else:
+                problems = verify(self, key, row)
+                if not problems:
+                    log.info("network %s is already stored; nothing to do", key)
+                    return key
+                log.warning("network %s is marked complete but fails verification (%s); "
+                            "replacing it", key, problems[0])
             self.delete(key)
         props = self._network_props(key, graph, meta, metrics_only, digest)
         if not metrics_only:
@@ -186,6 +219,13 @@ class BaseStore(DbMetricEngine, RecordTable):
                 tables = build_tables(graph, key)
                 timings["tables"] = time.perf_counter() - t
                 self._load_tables(key, tables, batch_size, progress)
+                t = time.perf_counter()
+                problems = compare_counts(graph_counts(graph), recount(self, key))
+                timings["verify"] = time.perf_counter() - t
+                if problems:
+                    raise StoreIntegrityError(
+                        f"ingest of {key}: the database does not hold what was loaded "
+                        f"({problems[0]}); nothing was kept — report this as a bug")
             t = time.perf_counter()
             if metrics:
                 self.set_metrics(key, metrics)
@@ -233,6 +273,7 @@ class BaseStore(DbMetricEngine, RecordTable):
             "n_edges": sum(g.n_edges for g in graphs),
             "dimension": None if is_set else [int(d) for d in graphs[0].dimension],
             "layout": graph_layout(graph),
+            "counts": None if metrics_only else counts_json(graph_counts(graph)),
         }
         for name in _META_FIELDS:
             if name in meta:

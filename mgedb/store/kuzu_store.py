@@ -51,7 +51,8 @@ log = logging.getLogger("mgedb.store.kuzu")
 DB_FILE = "graph.lbug"
 #: the file of stores written by mgedb before the move to Ladybug (Kùzu 0.11.3)
 LEGACY_DB_FILE = "graph.kuzu"
-_COPY_TARGETS = frozenset({"Layer", "Channel", "Metric", "LayerMetrics", *UNIT_LABELS, "W",
+_COPY_TARGETS = frozenset({"Network", "Layer", "Channel", "Metric", "LayerMetrics", *UNIT_LABELS,
+                           "W",
                            "IN_CHANNEL", "IN_LAYER", "OF", "HAS_METRIC", "HAS_LAYER_METRICS"})
 _COPY_LABELS = frozenset({"Network", "Layer", "Channel", "Metric", "LayerMetrics", *UNIT_LABELS})
 _TX_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|CHECKPOINT)\b", re.IGNORECASE)

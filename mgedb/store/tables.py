@@ -27,9 +27,14 @@ import pyarrow.compute as pc
 from mgedb.graph import Graph, GraphSet, LayerSpec, NodeKind, Partition
 from mgedb.store.keys import uid_base
 
-__all__ = ["BGE_LABEL", "MGE_UNIT_LABELS", "UNIT_LABELS", "EdgeBlock", "GraphTables",
-           "build_tables", "channel_key", "graph_layout", "layer_key", "layout_partitions",
-           "unit_label"]
+__all__ = ["BGE_LABEL", "MGE_UNIT_LABELS", "UNIT_LABELS", "Counts", "EdgeBlock", "GraphTables",
+           "build_tables", "channel_key", "graph_counts", "graph_layout", "layer_key",
+           "layout_partitions", "unit_label"]
+
+#: A network's integrity counts: ``{"units": {"<partition>": n}, "edges": {"<p>><q>": n}}``
+#: (unit nodes per partition index, W edges per (source, target) partition pair; a graph set
+#: sums its graphs).
+Counts = dict[str, dict[str, int]]
 
 MGE_UNIT_LABELS = ("InputPixel", "ConvUnit", "Neuron")
 BGE_LABEL = "BgeNode"
@@ -78,6 +83,20 @@ class GraphTables:
     @property
     def n_edges(self) -> int:
         return sum(b.table.num_rows for b in self.edges)
+
+
+def graph_counts(value: Graph | GraphSet) -> Counts:
+    """What the store must hold of ``value``: :data:`Counts`, recorded at ingest and recounted
+    by ``mgedb verify``."""
+    units: dict[str, int] = {}
+    edges: dict[str, int] = {}
+    for g in value.graphs if isinstance(value, GraphSet) else (value,):
+        for i, p in enumerate(g.partitions):
+            if p.size:
+                units[str(i)] = units.get(str(i), 0) + p.size
+        for (a, b), n in g.edge_counts_by_partition_pair().items():
+            edges[f"{a}>{b}"] = edges.get(f"{a}>{b}", 0) + n
+    return {"units": dict(sorted(units.items())), "edges": dict(sorted(edges.items()))}
 
 
 def graph_layout(value: Graph | GraphSet) -> str:

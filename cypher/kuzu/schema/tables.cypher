@@ -9,7 +9,7 @@ CREATE NODE TABLE IF NOT EXISTS Network(
     dataset STRING, pruner STRING, sparsity DOUBLE, seed INT64, encoding STRING, flavour STRING,
     classes INT64, input_shape INT64[], accuracy DOUBLE, dense_accuracy DOUBLE, created STRING,
     mgedb_version STRING, digest STRING, checkpoint STRING, dimension INT64[], n_nodes INT64,
-    n_edges INT64, layout STRING, extra STRING, PRIMARY KEY(key));
+    n_edges INT64, layout STRING, extra STRING, counts STRING, PRIMARY KEY(key));
 CREATE NODE TABLE IF NOT EXISTS Layer(
     key STRING, network STRING, position INT64, name STRING, kind STRING, shape INT64[], size INT64,
     PRIMARY KEY(key));
