@@ -412,7 +412,7 @@ def test_deleting_a_network_leaves_every_other_one_intact(
                 assert store.has_network(k)
 
 
-# -- integrity counts (issue #11) -------------------------------------------------------------------
+# -- integrity counts (issue #11) ----------------------------------------------------------------
 def test_verify_finds_a_lost_edge_and_reingest_replaces_the_network(store: BaseStore) -> None:
     g = tiny_graph()
     key = store.ingest(g)

@@ -290,6 +290,71 @@ def test_interrupted_ingest_is_not_marked_complete_and_resumes(
     assert "All metrics agree." in (out / "report.md").read_text()
 
 
+def _study_copy(quick: dict[str, Any], name: str, pruners: str = "[u]") -> tuple[Path, Path]:
+    """A fresh study directory holding the quick study's checkpoints of ``pruners`` (a glob)."""
+    out, db = quick["root"] / name, quick["root"] / f"{name}-db"
+    (out / "checkpoints").mkdir(parents=True)
+    for p in (quick["out"] / "checkpoints").glob(f"resnet20-{pruners}*"):
+        shutil.copy2(p, out / "checkpoints" / p.name)
+    return out, db
+
+
+def test_resume_verifies_reused_networks_and_redoes_a_damaged_one(
+        quick: dict[str, Any]) -> None:
+    out, db = _study_copy(quick, "damaged")
+    cfg = StudyConfig(out=out, db=db, pruners=("uniform",), sparsities=(0.98,),
+                      synthetic_samples=512)
+    key = run_study(cfg, report=False).networks[0].key
+    with open_store("embedded", db) as store:
+        n_edges = store.network(key).n_edges
+        store.query("MATCH (a:ConvUnit)-[r:W]->() WHERE a.network = $key AND a.idx < 2000 "
+                    "DELETE r", {"key": key}, write=True)  # what Kùzu's delete bug did
+        assert store.verify(key) and store.has_network(key)
+    again = run_study(cfg, report=False)
+    assert [n.reused for n in again.networks] == [False]  # not silently reused
+    with open_store("embedded", db, read_only=True) as store:
+        assert store.verify(key) == [] and store.network(key).n_edges == n_edges
+        assert store.query("MATCH (a)-[r:W]->() WHERE a.network = $key RETURN count(r) AS n",
+                           {"key": key})["n"].item() == n_edges
+    assert again.networks[0].metrics == pytest.approx(quick_metrics(quick, key), nan_ok=True)
+
+
+def quick_metrics(quick: dict[str, Any], key: str) -> dict[str, float]:
+    with open_store("embedded", quick["db"], read_only=True) as store:
+        return store.get_metrics(key)
+
+
+def test_killed_study_leaves_only_verified_complete_networks_and_converges(
+        quick: dict[str, Any]) -> None:
+    """``kill -9`` of ``mgedb study`` at fixed-seed random moments of its measure stage."""
+    from test_store_kill import _kills, _run
+
+    def study(out: Path, db: Path) -> list[str]:
+        return ["study", "--quick", "--pruners", "uniform,erk", "--out", str(out), "--db",
+                str(db)]
+
+    out, db = _study_copy(quick, "killed", "[ue]")
+    args = study(out, db)
+    ref_out, ref_db = _study_copy(quick, "killed-ref", "[ue]")
+    code, took = _run(study(ref_out, ref_db))
+    assert code == 0
+    with open_store("embedded", ref_db, read_only=True) as store:
+        expected = {k: store.get_metrics(k) for k in store.list_networks()["key"]}
+    for delay in _kills(2, 31, took):
+        _run(args, kill_after=delay)
+        with open_store("embedded", db, read_only=True) as store:
+            rows = store.list_networks()
+            for k, complete in zip(rows["key"], rows["complete"], strict=True):
+                assert not complete or store.verify(k) == [], k
+    assert _run(args)[0] == 0
+    with open_store("embedded", db, read_only=True) as store:
+        got = {k: store.get_metrics(k) for k in store.list_networks()["key"]}
+        assert all(store.verify(k) == [] for k in got)
+    assert got.keys() == expected.keys()
+    for k in got:
+        assert got[k] == pytest.approx(expected[k], nan_ok=True)
+
+
 def replace_cfg(cfg: StudyConfig, **changes: Any) -> StudyConfig:
     from dataclasses import replace
 

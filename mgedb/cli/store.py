@@ -1,6 +1,7 @@
-"""Store commands: ``ingest``, ``ingest-graph``, ``ls``, ``rm``, ``query``, ``neo4j check``.
+"""Store commands: ``ingest``, ``ingest-graph``, ``ls``, ``rm``, ``verify``, ``migrate``, ``query``,
+``neo4j check``.
 
-The store is the embedded one (Kùzu, ``--db PATH``, default under the user data directory) unless
+The store is the embedded one (Ladybug, ``--db PATH``, default under the user data directory) unless
 ``--store neo4j`` (or ``MGEDB_STORE=neo4j``); Neo4j reads ``NEO4J_URI``, ``NEO4J_USER``,
 ``NEO4J_PASSWORD`` and ``NEO4J_DATABASE`` (the password only from the environment, never echoed).
 """
@@ -178,18 +179,88 @@ def ls_cmd(
     uri: Uri = None,
     user: User = None,
     database: DatabaseName = None,
+    verify: bool = typer.Option(
+        False, "--verify", help="Recount every network's nodes and edges (see `mgedb verify`)."),
     fmt: FormatChoice = Format.table,
 ) -> None:
     """List the stored networks; `complete = false` marks an interrupted ingest (`mgedb rm` it)."""
     with _store(store, db, uri, user, database, read_only=True) as s:
         rows = s.list_networks(kind)
         location = s.location
-    records = _rows(rows)
+        records = _rows(rows)
+        if verify:
+            for r in records:
+                r["verified"] = _verdict(s.verify(str(r["key"])))
     render(records, fmt, title=f"networks in {location}")
     incomplete = [r["key"] for r in records if not r.get("complete")]
     if incomplete and fmt is Format.table:
-        err_console.print(f"{len(incomplete)} incomplete network(s) (interrupted ingest): remove "
-                          f"with `mgedb rm {' '.join(incomplete)}` or ingest them again")
+        err_console.print(f"{len(incomplete)} incomplete network(s) (interrupted ingest or "
+                          f"delete): remove with `mgedb rm {' '.join(incomplete)}` or ingest "
+                          "them again")
+    if verify:
+        _report_failures([r["key"] for r in records if r["verified"] != "ok"])
+
+
+def _verdict(problems: list[str]) -> str:
+    if not problems:
+        return "ok"
+    more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"FAILED: {problems[0]}{more}"
+
+
+def _report_failures(keys: list[str]) -> None:
+    if keys:
+        err_console.print(f"{len(keys)} network(s) fail verification: ingesting them again "
+                          f"replaces them, or `mgedb rm {' '.join(keys)}`")
+        raise typer.Exit(1)
+
+
+@app.command("verify")
+def verify_cmd(
+    keys: list[str] = typer.Argument(None, show_default=False,
+                                     help="Network keys (default: every network)."),
+    store: StoreChoice = None,
+    db: DbPath = None,
+    uri: Uri = None,
+    user: User = None,
+    database: DatabaseName = None,
+    fmt: FormatChoice = Format.table,
+) -> None:
+    """Recount networks in the database against the node and edge counts (per partition and
+    partition pair) they recorded at ingest; exit code 1 if any differs."""
+    with _store(store, db, uri, user, database, read_only=True) as s:
+        rows = s.list_networks()
+        complete = dict(zip(rows["key"], rows["complete"], strict=True))
+        wanted = list(keys or complete)
+        out = []
+        for key in wanted:
+            problems = s.verify(key)
+            out.append({"key": key, "complete": bool(complete.get(key)),
+                        "verified": _verdict(problems), "problems": len(problems)})
+            if problems and fmt is Format.table:
+                for line in problems[1:6]:
+                    err_console.print(f"{key}: {line}")
+        location = s.location
+    render(out, fmt, title=f"verification of {location}")
+    _report_failures([r["key"] for r in out if r["problems"]])
+
+
+@app.command("migrate")
+def migrate_cmd(db: DbPath = None, fmt: FormatChoice = Format.table) -> None:
+    """Convert an embedded store written by an older mgedb (Kùzu 0.11) to the current format;
+    networks whose counts do not match are marked incomplete (ingest them again)."""
+    from mgedb.store import default_db_path
+    from mgedb.store.migrate import migrate_store
+
+    path = db if db is not None else default_db_path()
+    with err_console.status(f"migrating {path} …"):
+        report = migrate_store(path)
+    render_mapping({"store": str(report.store), "verified": len(report.verified),
+                    "marked incomplete": len(report.failed), "old file": str(report.backup)},
+                   fmt, title="migrated")
+    for key, why in report.failed.items():
+        err_console.print(f"{key}: {why} — marked incomplete; ingest it again or `mgedb rm "
+                          f"{key}`")
 
 
 @app.command("rm")

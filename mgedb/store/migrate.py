@@ -35,7 +35,7 @@ log = logging.getLogger("mgedb.store.migrate")
 
 BACKUP_SUFFIX = ".pre-migrate"
 _RENAMED = {("Layer", "index"): "position", ("Channel", "index"): "position"}
-_COPY_LINE = re.compile(r'^COPY `(?P<table>\w+)` \((?P<cols>[^)]*)\) FROM "(?P<file>[^"]+)"'
+_COPY_LINE = re.compile(r'^COPY `(?P<table>\w+)`(?: \((?P<cols>[^)]*)\))? FROM "(?P<file>[^"]+)"'
                         r'(?: \((?P<opts>[^)]*)\))?;\s*$')
 _OPT = re.compile(r"(\w+)='(\w+)'")
 _EXPORT = """

@@ -14,6 +14,7 @@ normalised) for ``mgedb predict score``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -27,6 +28,8 @@ from mgedb.metrics.registry import INTEGER_METRICS, MGE_METRICS
 from mgedb.store import GraphStore, MetricValues, Mismatch, compare_engines
 from mgedb.store.protocol import ProgressFn
 from mgedb.vocab import Encoding, Engine, flavour_of
+
+log = logging.getLogger("mgedb.study")
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -164,6 +167,8 @@ class Measurement:
     db: MetricValues | None = None
     mismatches: list[Mismatch] = field(default_factory=list)
     reused: bool = False
+    #: a stored network failed verification and was stored again
+    replaced: bool = False
 
     @property
     def agree(self) -> bool:
@@ -217,6 +222,15 @@ def measure(source: Source, store: GraphStore, engine: Engine | str | None = Eng
         raise MgedbError(f"no complete network {source.key!r} in {store.location}; list them "
                          "with `mgedb ls`")
     out = Measurement(key=key or "")
+    if stored and reuse and source.key is None:  # counts only: cheap next to a re-ingest
+        assert key is not None
+        problems = store.verify(key)
+        if problems:
+            log.warning("stored network %s fails verification (%s); storing it again", key,
+                        problems[0])
+            store.delete(key)
+            stored = False
+            out.replaced = True
     if stored and reuse and want_array:
         assert key is not None
         out.metrics = {m: int(v) if m in INTEGER_METRICS and math.isfinite(v) else v
