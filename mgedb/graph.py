@@ -325,12 +325,50 @@ def _header(g: Graph) -> dict[str, Any]:
     }
 
 
-def _from_header(h: dict[str, Any], arrays: dict[str, Any]) -> Graph:
+def _check_arrays(h: dict[str, Any], arrays: dict[str, Any], parts: tuple[Partition, ...]
+                  ) -> str | None:
+    """What is wrong with one graph of a file (None: nothing): ids that are not integers or
+    fall outside the partitions, edge kinds and encodings mgedb does not know, weights that are
+    negative or not finite, arrays of different lengths."""
+    if h.get("encoding") not in {e.value for e in Encoding}:
+        known = ", ".join(e.value for e in Encoding)
+        return f"unknown encoding {h.get('encoding')!r} (one of {known})"
+    n = sum(p.size for p in parts)
+    m = len(arrays["src"])
+    if any(len(arrays[k]) != m for k in ("dst", "weight", "kind")):
+        return "src, dst, weight and kind differ in length"
+    for name in ("src", "dst"):
+        a = np.asarray(arrays[name])
+        if not np.issubdtype(a.dtype, np.integer):
+            return f"{name} holds {a.dtype} values; node ids must be integers"
+        if m and (int(a.min()) < 0 or int(a.max()) >= n):
+            bad = int(a.min()) if int(a.min()) < 0 else int(a.max())
+            return (f"{name} has node id {bad}, outside 0..{n - 1} (the partitions hold {n} "
+                    "nodes)")
+    kind = np.asarray(arrays["kind"])
+    if not np.issubdtype(kind.dtype, np.integer) or (m and (int(kind.min()) < 0 or int(
+            kind.max()) > max(EdgeKind))):
+        known = ", ".join(f"{k.value} {k.name.lower()}" for k in EdgeKind)
+        return f"unknown edge kind (use {known})"
+    w = np.asarray(arrays["weight"])
+    if not np.issubdtype(w.dtype, np.floating):
+        return f"weight holds {w.dtype} values; weights must be floats"
+    if m and not np.isfinite(w).all():
+        return "weight holds NaN or infinite values"
+    if m and float(w.min()) < 0:
+        return "weight holds negative values; an MGE stores |w|"
+    return None
+
+
+def _from_header(h: dict[str, Any], arrays: dict[str, Any], path: Path | None = None) -> Graph:
     parts = tuple(
         Partition(p["name"], NodeKind(p["kind"]), (int(p["shape"][0]), int(p["shape"][1]),
                                                    int(p["shape"][2])))
         for p in h["partitions"]
     )
+    problem = _check_arrays(h, arrays, parts)
+    if problem:
+        raise GraphFileError(f"{path}: {problem}; re-create it with `mgedb encode`")
     return Graph(
         src=arrays["src"], dst=arrays["dst"], weight=arrays["weight"], kind=arrays["kind"],
         partitions=parts, encoding=h["encoding"],
@@ -374,7 +412,8 @@ def load_graph(path: str | Path) -> Graph | GraphSet:
                 fmt = header.get("format") if isinstance(header, dict) else None
                 raise GraphFileError(f"{path}: unknown graph format {fmt!r}")
             graphs = tuple(
-                _from_header(h, {k: z[f"g{i}.{k}"] for k in ("src", "dst", "weight", "kind")})
+                _from_header(h, {k: z[f"g{i}.{k}"] for k in ("src", "dst", "weight", "kind")},
+                             path)
                 for i, h in enumerate(header["graphs"])
             )
             if header["set"]:
