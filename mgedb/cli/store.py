@@ -347,6 +347,12 @@ def query_cmd(
         if not file.is_file():
             raise MgedbError(f"{file}: no such query file")
         text = file.read_text(encoding="utf-8")
+    if text is not None:
+        from mgedb.store.queries import check_adhoc_parameters
+
+        if not text.strip():
+            raise MgedbError("the query is empty; give the Cypher text, --file or --named")
+        check_adhoc_parameters(text, params)
     with _store(store, db, uri, user, database, read_only=not write) as s:
         if named is not None:
             df = s.run_query(named, params, timeout=timeout)

@@ -35,6 +35,7 @@ import pyarrow as pa
 from mgedb.errors import (
     BackendUnavailable,
     QueryError,
+    QueryParameterError,
     QueryTimeout,
     ReadOnlyViolation,
     StoreNeedsMigration,
@@ -123,6 +124,11 @@ def _kuzu() -> ModuleType:
     return ladybug
 
 
+def _one_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
 def _is_write_refusal(msg: str) -> bool:
     return ("read-only transaction" in msg or "read-only database" in msg
             or "read only" in msg.lower())
@@ -188,6 +194,9 @@ class KuzuStore(BaseStore):
                     warnings.simplefilter("ignore", DeprecationWarning)
                     return self._conn.execute(self._conn.prepare(text), dict(params))
             return self._conn.execute(text, dict(params or {}))
+        except (ValueError, TypeError, OverflowError) as e:  # the driver could not bind a value
+            raise QueryParameterError(f"a query parameter cannot be bound ({_one_line(e)}); give "
+                                      "one type per list and numbers within 64 bits") from None
         except RuntimeError as e:
             msg = str(e).strip()
             if _is_write_refusal(msg):
@@ -197,6 +206,11 @@ class KuzuStore(BaseStore):
             if "interrupt" in msg.lower() or "timeout" in msg.lower():
                 raise QueryTimeout(f"the query ran longer than {timeout} s and was stopped; "
                                    "raise --timeout or narrow the query") from None
+            if params and ("convert" in msg.lower() or "cast" in msg.lower()):
+                raise QueryParameterError(
+                    f"a parameter does not fit the query ({msg.splitlines()[0]}); the value of "
+                    f"--param {', '.join(sorted(params))} was read as JSON: quote strings, e.g. "
+                    "-p 'k=\"123\"'") from None
             raise QueryError(f"the embedded store rejected the query: {msg.splitlines()[0]}"
                              ) from None
         finally:

@@ -244,6 +244,10 @@ class Neo4jStore(BaseStore):
         """Connect with :func:`neo4j_settings` (arguments, then ``NEO4J_*`` variables)."""
         s = neo4j_settings(uri, user, password, database)
         uri_ = str(s["uri"])
+        if re.match(r"^https?://", uri_, re.IGNORECASE):  # the driver would try its HTTP preview
+            raise BackendUnavailable(f"{safe_uri(uri_)} is Neo4j's HTTP address; mgedb talks Bolt: "
+                                     "use bolt://HOST:7687 or neo4j://HOST:7687 (--uri or "
+                                     "NEO4J_URI)")
         runner = DriverRunner(uri_, s["user"], s["password"], s["database"])
         return cls(runner, uri=uri_, database=s["database"], **options)
 

@@ -29,8 +29,8 @@ from typing import Any
 
 from mgedb.errors import QueryFileError, QueryParameterError, UnknownQuery
 
-__all__ = ["DIALECTS", "Query", "QueryRegistry", "cypher_parameters", "registry",
-           "split_statements", "strip_comments_and_strings"]
+__all__ = ["DIALECTS", "Query", "QueryRegistry", "check_adhoc_parameters", "cypher_parameters",
+           "registry", "split_statements", "strip_comments_and_strings"]
 
 #: Every dialect prefers its ``<dialect>/<name>`` override, else the shared file.
 DIALECTS = ("neo4j", "kuzu")
@@ -60,6 +60,39 @@ def strip_comments_and_strings(text: str) -> str:
 def cypher_parameters(text: str) -> frozenset[str]:
     """The ``$names`` a Cypher text uses, ignoring comments and string literals."""
     return frozenset(_PARAM.findall(strip_comments_and_strings(text)))
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _unbindable(value: Any) -> str | None:
+    """Why a parameter value cannot be bound by every backend (None: it can)."""
+    if isinstance(value, bool) or value is None or isinstance(value, (float, str)):
+        return None
+    if isinstance(value, int):
+        return None if _INT64[0] <= value <= _INT64[1] else "an integer beyond 64 bits"
+    if isinstance(value, list):
+        kinds = {type(v).__name__ for v in value if v is not None}
+        if len(kinds) > 1 and not kinds <= {"int", "float"}:
+            return f"a list mixing {' and '.join(sorted(kinds))} values"
+        return next((why for v in value if (why := _unbindable(v))), None)
+    if isinstance(value, dict):
+        return next((why for v in value.values() if (why := _unbindable(v))), None)
+    return f"a {type(value).__name__}"
+
+
+def check_adhoc_parameters(text: str, params: Mapping[str, Any]) -> None:
+    """Refuse, naming the parameter, an ad-hoc query's unbound ``$name`` (a database would read
+    it as null) and values a backend cannot bind (mixed-type lists, integers beyond 64 bits)."""
+    unbound = sorted(cypher_parameters(text) - set(params))
+    if unbound:
+        raise QueryParameterError(f"the query uses ${unbound[0]} but no value is given; pass "
+                                  f"--param {unbound[0]}=VALUE")
+    for name, value in params.items():
+        why = _unbindable(value)
+        if why:
+            raise QueryParameterError(f"--param {name}: {why} cannot be bound; give one type "
+                                      "per list, numbers within 64 bits, or a JSON string")
 
 
 def split_statements(text: str) -> tuple[str, ...]:

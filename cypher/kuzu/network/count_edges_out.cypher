@@ -2,5 +2,5 @@
 // Kùzu dialect: the unit tables are named as a label union.
 // params: $key
 // returns: src, dst, n
-MATCH (a:InputPixel:ConvUnit:Neuron:BgeNode {network: $key})-[r:W]->(b)
+MATCH (a:InputPixel:ConvUnit:Neuron:BgeNode {network: $key})-[r:W]->(b:InputPixel:ConvUnit:Neuron:BgeNode)
 RETURN a.partition AS src, b.partition AS dst, count(r) AS n
