@@ -1,5 +1,5 @@
 """Bad graph files (issue #11, item 4): out-of-range, negative or float node ids, partitions that
-do not add up, unknown edge kinds and encodings, NaN and negative weights — each one line
+do not add up, unknown edge kinds and encodings, non-float weights — each one line
 ``Error: …`` with exit code 2 from ``info``, ``metrics`` and ``ingest-graph``, and nothing
 written to the store."""
 
@@ -49,8 +49,7 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
     "partitions shrunk": ({"header": _shrink}, "dst has node id 8, outside 0..7"),
     "edge kind 9": ({"kind": np.full(7, 9, np.uint8)}, "unknown edge kind"),
     "encoding bogus": ({"header": _encoding}, "unknown encoding 'bogus'"),
-    "NaN weight": ({"weight": np.full(7, np.nan, np.float32)}, "NaN or infinite"),
-    "negative weight": ({"weight": -np.ones(7, np.float32)}, "negative values"),
+    "integer weights": ({"weight": np.ones(7, np.int64)}, "weights must be floats"),
     "short dst": ({"dst": tiny_graph().dst[:3]}, "differ in length"),
 }
 
