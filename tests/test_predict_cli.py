@@ -187,7 +187,7 @@ def test_report_writes_markdown_and_plots(paper: Path, tmp_path: Path) -> None:
     r = _run("report", "--out", str(out), "--data", str(paper), "--model", "ridge")
     assert r.exit_code == 0, r.output
     md = (out / "report.md").read_text()
-    for section in ("Feature sets, 5-fold CV", "Leave-one-architecture-out",
+    for section in ("Feature sets, grouped 5-fold CV", "Leave-one-architecture-out",
                     "Leave-one-dataset-out", "Per sparsity level", "Feature importance",
                     "Ranking PaI algorithms", "best published sparse accuracy"):
         assert section in md

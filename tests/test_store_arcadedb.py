@@ -192,6 +192,8 @@ def ledger(neo4j_connection: dict[str, Any], tmp_path_factory: pytest.TempPathFa
         ("set metrics", lambda: store.set_metrics(graph_key(g), {"n_nodes": 9})),
         ("get metrics", lambda: store.get_metrics(graph_key(g))),
         ("read the graph back", lambda: store.read_graph(graph_key(g))),
+        ("record the integrity counts", lambda: store.record_counts(graph_key(g))),
+        ("verify", lambda: store.verify(graph_key(g))),
         ("list networks", store.list_networks),
         ("write records", lambda: store.write_records(records, layers)),
         ("read records", lambda: store.read_records(source="ledger")),
