@@ -9,9 +9,9 @@ handler, no ``finally``, no atexit runs — what a power cut or the OOM killer l
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,31 +24,23 @@ from mgedb.graph import load_graph, save_graph
 from mgedb.store.keys import graph_key
 from mgedb.store.kuzu_store import KuzuStore
 
-_CTX = multiprocessing.get_context("fork")
-
-
-def _cli(args: list[str]) -> None:  # pragma: no cover - runs in the child
-    from mgedb.cli import app
-
-    code = 0
-    try:
-        app(args, prog_name="mgedb")
-    except SystemExit as e:
-        code = int(e.code or 0)
-    os._exit(code)
+#: the CLI in a fresh interpreter (fork + exec): a bare fork of the test process can inherit
+#: locks held by its other threads (database, driver, Ray) and hang
+_CHILD = "import sys; from mgedb.cli import app; app(sys.argv[1:], prog_name='mgedb')"
 
 
 def _run(args: list[str], kill_after: float | None = None) -> tuple[int | None, float]:
     """Run the CLI in a child; SIGKILL it after ``kill_after`` s. (exit code or None, seconds)."""
-    child = _CTX.Process(target=_cli, args=(args,))
     t = time.perf_counter()
-    child.start()
-    child.join(kill_after)
-    if child.is_alive():
-        os.kill(child.pid or 0, signal.SIGKILL)
-        child.join()
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, *args],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        code = child.wait(timeout=kill_after)
+    except subprocess.TimeoutExpired:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
         return None, time.perf_counter() - t
-    return child.exitcode, time.perf_counter() - t
+    return code, time.perf_counter() - t
 
 
 def _state(db: Path) -> dict[str, Any]:
