@@ -3,7 +3,7 @@ killed at random moments (fixed seeds, a bounded loop); after every kill each ne
 complete passes ``mgedb verify``, the bystander network is intact, and the next run converges to
 the store an uninterrupted run makes. (The study: tests/test_study.py.)
 
-The CLI runs in a forked child (no interpreter start per run), which is SIGKILLed: no cleanup
+The CLI runs in a child interpreter (fork + exec), which is SIGKILLed: no cleanup
 handler, no ``finally``, no atexit runs — what a power cut or the OOM killer leaves.
 """
 
