@@ -152,8 +152,11 @@ def test_fast_spectral_paths_equal_scipy() -> None:
     assert np.array_equal(deg, np.asarray(a.sum(axis=0)).ravel().astype(np.float64))
     x = np.random.default_rng(0).uniform(-1, 1, g.n_nodes).astype(np.float32)
     y = np.empty_like(x)
-    kernels.sym_matvec(ip, ix, d, x, y)
+    kernels.sym_matvec(ip, kernels.unsigned(ix), d, x, y)
     assert np.allclose(y, a @ x, rtol=1e-5, atol=1e-6)
+    yl = np.empty(g.n_nodes)
+    kernels.sym_laplacian_matvec(ip, kernels.unsigned(ix), d, deg, x.astype(np.float64), yl)
+    assert np.allclose(yl, spectral.laplacian(a) @ x.astype(np.float64), rtol=1e-9, atol=1e-9)
 
 
 def test_threads_do_not_change_any_value() -> None:

@@ -156,7 +156,7 @@ def _gap(a: SuiteArrays, seed: int) -> float:
     if not a.forward or n <= spectral.DENSE_MAX:
         g = a.graph
         return spectral.spectral_gap(spectral.symmetric_adjacency(g), seed=seed)
-    ip, ix, d = a.indptr, a.indices, a.data
+    ip, ix, d = a.indptr, kernels.unsigned(a.indices), a.data
 
     def matvec(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         y = np.empty(n, dtype=np.float32)
@@ -173,8 +173,8 @@ def _radius(a: SuiteArrays, seed: int) -> float:
         g = a.graph
         lap = spectral.laplacian_operator(spectral.symmetric_adjacency(g))
         return spectral.operator_radius(lap, seed=seed)
-    ip, ix, d = a.indptr, a.indices, a.data
-    deg = kernels.sym_row_sums_f32(ip, ix, d)
+    ip, ix, d = a.indptr, kernels.unsigned(a.indices), a.data
+    deg = kernels.sym_row_sums_f32(ip, a.indices, d)
 
     def matvec(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         y = np.empty(n, dtype=np.float64)

