@@ -21,7 +21,39 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Literal, overload
 
-__all__ = ["atomic_write", "write_json"]
+from mgedb.errors import OutputPathError
+
+__all__ = ["atomic_write", "check_writable", "write_json"]
+
+
+def _refused(label: str, e: OSError) -> OutputPathError:
+    return OutputPathError(f"{label}: cannot write there ({e.strerror or type(e).__name__}); "
+                           "choose another output path")
+
+
+def check_writable(path: str | os.PathLike[str], *, directory: bool = False,
+                   option: str = "") -> Path:
+    """Refuse, before any work is done, an output ``path`` that cannot be written: a directory
+    where a file is wanted (or the other way round), a path under a file, a folder without write
+    permission. Missing parent folders are fine (they are created). Returns ``path``."""
+    p = Path(path)
+    label = f"{option} {p}" if option else str(p)
+    if p.is_dir() and not directory:
+        raise OutputPathError(f"{label} is a directory; give a file name")
+    if p.exists() and directory and not p.is_dir():
+        raise OutputPathError(f"{label} exists and is not a directory; give a folder")
+    if p.exists() and not p.is_dir():  # an existing file or stream: it must be writable itself
+        if not os.access(p, os.W_OK):
+            raise OutputPathError(f"{label}: no permission to write it; choose another path")
+        return p
+    probe = Path(os.path.abspath(p))
+    while not probe.exists():  # the nearest existing ancestor is where the folders are created
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputPathError(f"{label}: {probe} is a file, not a folder; choose another path")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{label}: no permission to write in {probe}; choose another path")
+    return p
 
 
 def _target(path: Path) -> Path:
@@ -46,24 +78,39 @@ def atomic_write(path: str | os.PathLike[str], mode: Literal["w", "wb"] = "wb"
 @contextlib.contextmanager
 def _atomic_write(path: Path, mode: str) -> Iterator[IO[Any]]:
     encoding = None if "b" in mode else "utf-8"
+    label = str(path)
     try:
         st = path.stat()  # follows symlinks: what a write would reach
     except FileNotFoundError:
         st = None
+    except OSError as e:  # e.g. a parent that is a file
+        raise _refused(label, e) from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise OutputPathError(f"{label} is a directory; give a file name")
     if st is not None and not stat.S_ISREG(st.st_mode):  # a stream or device: write into it
-        with open(path, mode, encoding=encoding) as fh:
+        try:
+            stream = open(path, mode, encoding=encoding)  # noqa: SIM115 (closed by `with`)
+        except OSError as e:
+            raise _refused(label, e) from None
+        with stream as fh:
             yield fh
         return
     target = _target(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as e:
+        raise _refused(label, e) from None
     try:
         with os.fdopen(fd, mode, encoding=encoding) as fh:
             yield fh
         mask = os.umask(0)
         os.umask(mask)
         os.chmod(tmp, (st.st_mode & 0o7777) if st is not None else 0o666 & ~mask)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as e:
+            raise _refused(label, e) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

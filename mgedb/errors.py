@@ -60,6 +60,10 @@ class QueryFileError(MgedbError):
     """A ``.cypher`` file is malformed (bad header, undeclared parameter, empty body)."""
 
 
+class OutputPathError(MgedbError):
+    """An output path that cannot be written (under a file, a directory, no permission)."""
+
+
 class BackendUnavailable(MgedbError):
     """The graph database cannot be reached or refused the credentials."""
 

@@ -29,8 +29,8 @@ from torch import nn
 
 from mgedb.errors import UnknownModel
 
-__all__ = ["MODELS", "REFERENCE_NAMES", "build_model", "canonical_name", "init_weights",
-           "seeded_model"]
+__all__ = ["MAX_CLASSES", "MODELS", "REFERENCE_NAMES", "build_model", "canonical_name",
+           "check_classes", "init_weights", "seeded_model"]
 
 
 class Conv6(nn.Module):
@@ -268,11 +268,23 @@ def seeded_model(name: str, classes: int, seed: int) -> tuple[nn.Module, torch.G
     return net, gen
 
 
+#: The largest ``--classes`` a zoo model is built for (ImageNet-21k has 21,841 classes); beyond
+#: it the classifier and its MGE output partition would be allocated before anything else fails.
+MAX_CLASSES = 100_000
+
+
+def check_classes(classes: int) -> int:
+    """``classes`` when it is a sane class count (1 … :data:`MAX_CLASSES`), else one line."""
+    if not 1 <= classes <= MAX_CLASSES:
+        raise UnknownModel(f"--classes {classes}: give the number of classes of the dataset, "
+                           f"from 1 to {MAX_CLASSES:,}")
+    return classes
+
+
 def build_model(name: str, classes: int = 10) -> nn.Module:
     """A fresh zoo model, initialised like the reference (Kaiming-normal weights, zero biases)."""
     key = canonical_name(name)
-    if classes < 1:
-        raise UnknownModel(f"--classes must be ≥ 1, got {classes}")
+    check_classes(classes)
     model = MODELS[key](classes)
     init_weights(model)
     return model

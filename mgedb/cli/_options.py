@@ -41,6 +41,9 @@ __all__ = [
     "SyntheticSamples",
     "Uri",
     "User",
+    "check_classes",
+    "output_dir",
+    "output_file",
     "parse_input",
     "parse_model",
 ]
@@ -115,7 +118,35 @@ DatabaseName = Annotated[str | None, typer.Option(
     "--database", envvar="NEO4J_DATABASE", help="Neo4j database name.")]
 
 FormatChoice = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
-Classes = Annotated[int, typer.Option("--classes", help="Number of classes of the classifier.")]
+def check_classes(value: int | None) -> int | None:
+    """``--classes``: a sane class count, checked before any model or data is built."""
+    from mgedb.models import check_classes as check
+
+    return value if value is None else check(value)
+
+
+def output_file(ctx: typer.Context, param: typer.CallbackParam, value: Path | None
+                ) -> Path | None:
+    """An output file option: refused before any work when it cannot be written."""
+    from mgedb.atomic import check_writable
+
+    return None if value is None else check_writable(value, option=_flag(param))
+
+
+def output_dir(ctx: typer.Context, param: typer.CallbackParam, value: Path | None
+               ) -> Path | None:
+    """An output folder option: refused before any work when it cannot be created or written."""
+    from mgedb.atomic import check_writable
+
+    return None if value is None else check_writable(value, directory=True, option=_flag(param))
+
+
+def _flag(param: typer.CallbackParam) -> str:
+    return max(param.opts, key=len) if param.opts else str(param.name)
+
+
+Classes = Annotated[int, typer.Option("--classes", callback=check_classes,
+                                      help="Number of classes of the classifier.")]
 AllowPickle = Annotated[bool, typer.Option(
     "--allow-pickle",
     help="Accept a full pickled model (unpickling runs code: trusted files only).")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from enum import Enum
 from typing import Any
 
@@ -28,6 +28,7 @@ class Format(str, Enum):
     table = "table"
     json = "json"
     csv = "csv"
+    jsonl = "jsonl"
 
 
 def _plain(v: Any) -> Any:
@@ -57,6 +58,10 @@ def render(rows: Sequence[Mapping[str, Any]], fmt: Format | str, *, title: str |
     CSV."""
     fmt = Format(fmt)
     rows = [_plain(r) for r in rows]
+    if fmt is Format.jsonl:
+        for r in rows:
+            sys.stdout.write(json.dumps(r, default=str) + "\n")
+        return
     if fmt is Format.json:
         payload: Any = rows[0] if single and len(rows) == 1 else rows
         sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
@@ -76,6 +81,58 @@ def render(rows: Sequence[Mapping[str, Any]], fmt: Format | str, *, title: str |
     for r in rows:
         table.add_row(*(_cell(r.get(c)) for c in columns))
     Console().print(table)
+
+
+#: Rows a table shows when no ``--limit`` is given (CSV and JSON stream every row).
+TABLE_ROWS = 100
+
+
+def render_stream(columns: Sequence[str], rows: Iterator[tuple[Any, ...]], fmt: Format | str, *,
+                  limit: int | None = None) -> int:
+    """Print rows as they arrive: CSV and JSON lines row by row, JSON as one array written
+    incrementally, a table of the first ``limit`` rows (default :data:`TABLE_ROWS`). ``limit``:
+    at most that many rows (0 or None: all, except for a table). Returns how many rows were
+    held back by the limit (counted by reading on, so a table can say so; 0 when none)."""
+    fmt = Format(fmt)
+    if limit == 0:
+        cap: int | None = None
+    else:
+        cap = limit if limit is not None else (TABLE_ROWS if fmt is Format.table else None)
+    names = [str(c) for c in columns]
+    shown = 0
+    out = sys.stdout
+    table = Table() if fmt is Format.table else None
+    writer = csv.writer(out, lineterminator="\n") if fmt is Format.csv else None
+    if table is not None:
+        for c in names:
+            table.add_column(c, overflow="fold")
+    elif writer is not None:
+        writer.writerow(names)
+    elif fmt is Format.json:
+        out.write("[")
+    for row in rows:
+        if cap is not None and shown >= cap:
+            more = 1 + sum(1 for _ in rows)
+            break
+        values = [_plain(v) for v in row]
+        if table is not None:
+            table.add_row(*(_cell(v) for v in values))
+        elif writer is not None:
+            writer.writerow(values)
+        else:
+            text = json.dumps(dict(zip(names, values, strict=True)), default=str)
+            if fmt is Format.jsonl:
+                out.write(text + "\n")
+            else:
+                out.write((",\n  " if shown else "\n  ") + text)
+        shown += 1
+    else:
+        more = 0
+    if table is not None:
+        Console().print(table)
+    elif fmt is Format.json:
+        out.write("\n]\n" if shown else "]\n")
+    return more
 
 
 def render_mapping(d: Mapping[str, Any], fmt: Format | str, *, title: str | None = None) -> None:

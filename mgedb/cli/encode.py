@@ -16,6 +16,7 @@ from mgedb.cli._options import (
     InputShape,
     ModelArgs,
     OptionalModel,
+    output_file,
 )
 from mgedb.cli._render import Format, err_console, render, render_mapping
 from mgedb.graph import Graph, GraphSet, export_arrays, load_graph, save_graph
@@ -51,7 +52,8 @@ def encode(
     input_shape: InputShape = "3,32,32",
     classes: Classes = 10,
     encoding: EncodingChoice = Encoding.MGE,
-    out: Path = typer.Option(..., "--out", "-o", help="Graph file to write (.npz)."),
+    out: Path = typer.Option(..., "--out", "-o", callback=output_file,
+                             help="Graph file to write (.npz)."),
     allow_pickle: AllowPickle = False,
     compress: bool = typer.Option(False, help="Compress the graph file (smaller, slower)."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="Summary output format."),
@@ -86,7 +88,7 @@ def info(
 @app.command()
 def export(
     graph_file: Path = typer.Argument(..., help="Graph file written by `mgedb encode`."),
-    edges: Path = typer.Option(..., "--edges",
+    edges: Path = typer.Option(..., "--edges", callback=output_file,
                                help="Output .npz with src, dst, weight, dimension."),
 ) -> None:
     """Export the edge list for other tools (node ids partition-major, then channel, row, col)."""

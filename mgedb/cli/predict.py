@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, SupportsFloat, SupportsIndex, cast
 import typer
 
 from mgedb.cli._app import app
+from mgedb.cli._options import output_dir, output_file
 from mgedb.cli._render import Format, err_console, progress, render
 from mgedb.errors import DataError
 from mgedb.predict import STUDY_FEATURES
@@ -152,7 +153,8 @@ def import_published(
 
 @predict_app.command("train")
 def train(
-    out: Path = typer.Option(..., "--out", help="Where to write the predictor (joblib) and its "
+    out: Path = typer.Option(..., "--out", callback=output_file,
+                             help="Where to write the predictor (joblib) and its "
                              "manifest (<out>.json)."),
     features: str = typer.Option("mge", "--features", help="Feature set or union (a+b)."),
     protocol: Protocol = typer.Option(Protocol.loao, "--protocol",
@@ -333,7 +335,8 @@ def score(
 
 @app.command("report")
 def report(
-    out: Path | None = typer.Option(None, "--out", help="Output folder (report.md + PNG plots; "
+    out: Path | None = typer.Option(None, "--out", callback=output_dir,
+                                    help="Output folder (report.md + PNG plots; "
                                     "with --paper, paper.md)."),
     paper: bool = typer.Option(False, "--paper", help="Test the paper's three claims under "
                                "grouped CV and print claim | paper says | our number ± spread | "

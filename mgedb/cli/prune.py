@@ -21,6 +21,8 @@ from mgedb.cli._options import (
     OptionalModel,
     Synthetic,
     SyntheticSamples,
+    check_classes,
+    output_file,
 )
 from mgedb.cli._render import Format, err_console, progress, render, render_mapping
 from mgedb.errors import CheckpointError, DataError, UnknownModel
@@ -55,8 +57,9 @@ def prune_cmd(
     sparsity: float = typer.Option(..., "--sparsity", "-s",
                                    help="Target global weight sparsity in [0, 1)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the model initialisation and the pruner."),
-    out: Path = typer.Option(..., "--out", "-o", help="Checkpoint to write (.pt state dict)."),
-    classes: int | None = typer.Option(None, "--classes", min=1,
+    out: Path = typer.Option(..., "--out", "-o", callback=output_file,
+                             help="Checkpoint to write (.pt state dict)."),
+    classes: int | None = typer.Option(None, "--classes", callback=check_classes,
                                        help="Classes (default: the dataset's, 10 for CIFAR-10)."),
     dataset: DatasetChoice = Dataset.CIFAR10,
     data_dir: DataDir = None,
@@ -166,7 +169,7 @@ def train_cmd(
                                       help="Epochs (default: 160 CIFAR, 100 Tiny-ImageNet)."),
     batch_size: int = typer.Option(128, "--batch-size", min=1, help="Training batch size."),
     lr: float = typer.Option(0.1, "--lr", help="Initial SGD learning rate."),
-    classes: int | None = typer.Option(None, "--classes", min=1,
+    classes: int | None = typer.Option(None, "--classes", callback=check_classes,
                                        help="Classes (default: sidecar, else the dataset's)."),
     seed: int | None = typer.Option(None, "--seed",
                                     help="Data-order seed (and dense init; default: sidecar, 0)."),
@@ -178,7 +181,7 @@ def train_cmd(
                                              help="JSON record of a `train --dense` run."),
     device: Device | None = typer.Option(None, "--device",
                                          help="cpu or cuda (default: cuda if available)."),
-    out: Path | None = typer.Option(None, "--out", "-o",
+    out: Path | None = typer.Option(None, "--out", "-o", callback=output_file,
                                     help="Trained checkpoint (default: <checkpoint>.trained.pt; "
                                          "dense: <model>-<dataset>-dense-seed<seed>.pt)."),
     download: Download = False,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,8 +33,16 @@ from mgedb.cli._options import (
     Uri,
     User,
 )
-from mgedb.cli._render import Format, err_console, progress, render, render_mapping
-from mgedb.errors import MgedbError
+from mgedb.cli._render import (
+    TABLE_ROWS,
+    Format,
+    err_console,
+    progress,
+    render,
+    render_mapping,
+    render_stream,
+)
+from mgedb.errors import MgedbError, QueryTimeout
 from mgedb.vocab import Encoding, Engine, StoreKind
 
 if TYPE_CHECKING:
@@ -304,7 +313,7 @@ def _parse_param(item: str) -> tuple[str, Any]:
 
 
 def _rows(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """Result rows with missing values as None (NaN / pandas NA / ±inf are not data)."""
+    """Frame rows with missing values as None (NaN / pandas NA / ±inf are not data)."""
     return [{str(k): None if _missing(v) else v for k, v in r.items()}
             for r in df.to_dict("records")]
 
@@ -315,6 +324,18 @@ def _missing(v: Any) -> bool:
     if v is None or v is pd.NA:
         return True
     return isinstance(v, float) and not math.isfinite(v)
+
+
+def _fetched(rows: Iterator[tuple[Any, ...]], deadline: float | None, timeout: float | None
+             ) -> Iterator[tuple[Any, ...]]:
+    """Rows with missing values as None (NaN / pandas NA / ±inf are not data), stopped with
+    :class:`QueryTimeout` once ``deadline`` (``time.monotonic``) has passed: ``--timeout``
+    bounds fetching as well as running."""
+    for row in rows:
+        if deadline is not None and time.monotonic() > deadline:
+            raise QueryTimeout(f"the query's rows took longer than --timeout {timeout:g} s to "
+                               "fetch; raise --timeout, add --limit or narrow the query")
+        yield tuple(None if _missing(v) else v for v in row)
 
 
 @app.command("query")
@@ -328,9 +349,16 @@ def query_cmd(
     named: str | None = typer.Option(
         None, "--named", help="Run a query of mgedb's registry by name, e.g. metrics/n_nodes."),
     write: bool = typer.Option(False, "--write",
-                               help="Allow writes (default: a read-only transaction)."),
+                               help="Allow writes, and statements that reach files or the "
+                                    "network (EXPORT, COPY, LOAD, INSTALL …); default: a "
+                                    "read-only transaction that refuses them."),
     timeout: float | None = typer.Option(30.0, "--timeout", min=0.001,
-                                         help="Stop the query after this many seconds."),
+                                         help="Stop the query (running and fetching its rows) "
+                                              "after this many seconds."),
+    limit: int | None = typer.Option(
+        None, "--limit", min=0,
+        help=f"Print at most this many rows (default: {TABLE_ROWS} for a table, all for csv, "
+             "json, jsonl; 0: all)."),
     store: StoreChoice = None,
     db: DbPath = None,
     uri: Uri = None,
@@ -338,7 +366,7 @@ def query_cmd(
     database: DatabaseName = None,
     fmt: FormatChoice = Format.table,
 ) -> None:
-    """Run an ad-hoc Cypher query (read-only unless --write) and print its rows."""
+    """Run an ad-hoc Cypher query (read-only unless --write) and stream its rows."""
     given = [x for x in (text, file, named) if x is not None]
     if len(given) != 1:
         raise typer.BadParameter("give exactly one of: the query text, --file or --named")
@@ -348,18 +376,30 @@ def query_cmd(
             raise MgedbError(f"{file}: no such query file")
         text = file.read_text(encoding="utf-8")
     if text is not None:
-        from mgedb.store.queries import check_adhoc_parameters
+        from mgedb.store.queries import check_adhoc_parameters, check_adhoc_statement
 
         if not text.strip():
             raise MgedbError("the query is empty; give the Cypher text, --file or --named")
         check_adhoc_parameters(text, params)
+        check_adhoc_statement(text, write=write)
+    deadline = None if timeout is None else time.monotonic() + timeout
     with _store(store, db, uri, user, database, read_only=not write) as s:
         if named is not None:
-            df = s.run_query(named, params, timeout=timeout)
-        else:
-            assert text is not None
-            df = s.query(text, params, write=write, timeout=timeout)
-    render(_rows(df), fmt)
+            from mgedb.store.queries import registry
+
+            q, params = registry().bind(named, params, getattr(s, "dialect", "neo4j"))
+            if q.mode != "read" and not write:
+                raise MgedbError(f"--named {named} is a {q.mode} query; pass --write to run it")
+            text = q.body
+        assert text is not None
+        with s.stream(text, params, write=write, timeout=timeout) as result:
+            more = render_stream(result.columns, _fetched(result.rows, deadline, timeout), fmt,
+                                 limit=limit)
+    if more and fmt is Format.table:
+        err_console.print(f"{more:,} more rows not shown; use --limit N (0: all) or --format "
+                          "csv")
+    elif more:
+        err_console.print(f"{more:,} more rows not printed (--limit {limit})")
 
 
 @neo4j_app.command("check")

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from mgedb.cli._app import app
-from mgedb.cli._options import DbPath, Model, ModelArgs, StudyEncoding, StudyEngine
+from mgedb.cli._options import DbPath, Model, ModelArgs, StudyEncoding, StudyEngine, output_dir
 from mgedb.cli._render import Format, err_console, progress, render
 from mgedb.errors import MgedbError
 from mgedb.vocab import Dataset, ExecutorKind, Pruner
@@ -48,7 +48,7 @@ def study_cmd(
         False, "--quick",
         help="Quick preset (< 2 min): uniform, erk, snip, synflow at sparsity 0.98 on 512 "
              "synthetic images; explicit --pruners/--sparsities override it."),
-    out: Path = typer.Option(Path("mgedb-study"), "--out", "-o",
+    out: Path = typer.Option(Path("mgedb-study"), "--out", "-o", callback=output_dir,
                              help="Report folder (checkpoints, tables, figures, report.md)."),
     db: DbPath = None,
     data_dir: Path | None = typer.Option(

@@ -6,7 +6,9 @@ import math
 import random
 from collections.abc import Mapping, Sequence
 
-from mgedb.errors import MgedbError
+import numpy as np
+
+from mgedb.errors import MetricError, MgedbError
 from mgedb.graph import Graph, GraphSet
 from mgedb.metrics.engine import run_suite
 from mgedb.metrics.motifs import MotifMode
@@ -14,7 +16,22 @@ from mgedb.metrics.registry import MGE_METRICS, published_order, resolve, spec
 from mgedb.metrics.views import GraphView
 from mgedb.vocab import Flavour, flavour_of
 
-__all__ = ["compute_metrics_on_view", "compute_mge_metrics", "normalise"]
+__all__ = ["check_finite_weights", "compute_metrics_on_view", "compute_mge_metrics", "normalise"]
+
+
+def check_finite_weights(graph: Graph, names: Sequence[str]) -> None:
+    """Refuse a graph with a NaN or infinite weight when a weighted metric of ``names`` would
+    read it (the eigensolvers would return NaN or fail to converge)."""
+    weighted = [n for n in names if spec(n).weighted]
+    if not weighted or graph.n_edges == 0:
+        return
+    bad = ~np.isfinite(graph.weight)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise MetricError(
+            f"{int(bad.sum()):,} edges have a NaN or infinite weight (the first: node "
+            f"{int(graph.src[i])} → {int(graph.dst[i])}); {', '.join(weighted)} need finite "
+            "weights: fix the network's weights, or leave those metrics out with --only")
 
 
 def compute_metrics_on_view(view: GraphView, names: Sequence[str], *, reference: bool,
@@ -25,6 +42,7 @@ def compute_metrics_on_view(view: GraphView, names: Sequence[str], *, reference:
     """Compute ``names`` (raw names, already validated) on ``view``'s graph with the array engine
     (:func:`mgedb.metrics.engine.run_suite`). ``timings`` / ``cpu``, if given, receive the wall /
     CPU seconds per task."""
+    check_finite_weights(view.graph, names)
     return run_suite(view.graph, names, reference=reference, rng=rng, seed=seed, motifs=motifs,
                      workers=workers, timings=timings, cpu=cpu)
 

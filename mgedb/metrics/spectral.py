@@ -156,6 +156,13 @@ def _eigsh(m: Sparse, k: int, which: _Which, tol: float, seed: int) -> npt.NDArr
     )
 
 
+def _check_finite(m: Sparse) -> None:
+    if not np.isfinite(m.data).all():
+        raise MetricError(f"the {m.shape[0]}×{m.shape[0]} adjacency holds NaN or infinite "
+                          "weights; the spectral metrics need finite weights: fix the network's "
+                          "weights, or leave spectral_gap/spectral_radius out with --only")
+
+
 def top_abs_eigenvalues(a: Sparse, k: int = 3, *, seed: int = 0, tol: float = GAP_TOL,
                         dtype: npt.DTypeLike = np.float32) -> npt.NDArray[np.float64]:
     """The ``k`` largest eigenvalue magnitudes of the symmetric matrix ``a``, descending.
@@ -164,6 +171,7 @@ def top_abs_eigenvalues(a: Sparse, k: int = 3, *, seed: int = 0, tol: float = GA
     than ``k`` rows.
     """
     m = sp.csr_matrix(a, dtype=dtype)
+    _check_finite(m)
     n = m.shape[0]
     out = np.full(k, np.nan)
     if n == 0:
@@ -225,6 +233,7 @@ def laplacian_operator(a: Sparse) -> LaplacianOperator:
     """The Laplacian of the adjacency ``a`` as an operator (``D`` as in :func:`laplacian`); it
     holds a float64 copy of ``a``, so the caller may drop ``a``."""
     m = sp.csr_matrix(a)
+    _check_finite(m)
     return LaplacianOperator(_degrees(m), m.astype(np.float64))
 
 
@@ -244,6 +253,7 @@ def operator_radius(lap: LaplacianOperator, *, seed: int = 0, tol: float = RADIU
 def laplacian_radius(lap: Sparse, *, seed: int = 0, tol: float = RADIUS_TOL) -> float:
     """The largest eigenvalue of the symmetric positive semi-definite matrix ``lap``."""
     m = sp.csr_matrix(lap, dtype=np.float64)
+    _check_finite(m)
     n = m.shape[0]
     if n == 0:
         return math.nan

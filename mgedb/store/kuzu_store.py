@@ -24,7 +24,7 @@ import logging
 import re
 import time
 import warnings
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -41,8 +41,13 @@ from mgedb.errors import (
     StoreNeedsMigration,
 )
 from mgedb.store.base import BaseStore
-from mgedb.store.protocol import ProgressFn
-from mgedb.store.queries import registry, split_statements, strip_comments_and_strings
+from mgedb.store.protocol import ProgressFn, Rows
+from mgedb.store.queries import (
+    check_adhoc_statement,
+    registry,
+    split_statements,
+    strip_comments_and_strings,
+)
 from mgedb.store.tables import UNIT_LABELS, GraphTables
 
 __all__ = ["DB_FILE", "LEGACY_DB_FILE", "KuzuStore"]
@@ -132,6 +137,16 @@ def _one_line(e: BaseException) -> str:
 def _is_write_refusal(msg: str) -> bool:
     return ("read-only transaction" in msg or "read-only database" in msg
             or "read only" in msg.lower())
+
+
+def _result_rows(result: Any) -> Iterator[tuple[Any, ...]]:
+    """The rows of a driver result, one tuple at a time."""
+    try:
+        while result.has_next():
+            yield tuple(result.get_next())
+    except RuntimeError as e:
+        raise QueryError(f"the embedded store failed while returning rows: {_one_line(e)}"
+                         ) from None
 
 
 class KuzuStore(BaseStore):
@@ -256,13 +271,34 @@ class KuzuStore(BaseStore):
 
     def query(self, text: str, params: Mapping[str, Any] | None = None, *, write: bool = False,
               timeout: float | None = None) -> pd.DataFrame:
-        """An ad-hoc Cypher query (Kùzu dialect). Read-only unless ``write``: a single statement,
-        run inside ``BEGIN TRANSACTION READ ONLY`` (the database refuses writes)."""
+        """An ad-hoc Cypher query (Kùzu dialect), all rows; see :meth:`stream`."""
+        with self._adhoc(text, params, write=write, timeout=timeout) as result:
+            return self._frame(result)
+
+    @contextlib.contextmanager
+    def stream(self, text: str, params: Mapping[str, Any] | None = None, *, write: bool = False,
+               timeout: float | None = None) -> Iterator[Rows]:
+        """An ad-hoc query's rows one by one (the database holds the result; nothing is copied
+        into a frame). Read-only unless ``write``."""
+        with self._adhoc(text, params, write=write, timeout=timeout) as result:
+            if isinstance(result, list):
+                result = result[-1]
+            yield Rows(list(result.get_column_names()), _result_rows(result))
+
+    @contextlib.contextmanager
+    def _adhoc(self, text: str, params: Mapping[str, Any] | None, *, write: bool,
+               timeout: float | None) -> Iterator[Any]:
+        """Run an ad-hoc query; the driver's result is valid inside the block. Read-only unless
+        ``write``: a single statement inside ``BEGIN TRANSACTION READ ONLY`` (the database
+        refuses writes), rolled back when the block ends; statements that reach files or the
+        network are refused (:func:`~mgedb.store.queries.check_adhoc_statement`)."""
+        check_adhoc_statement(text, write=write)
         if write:
             if self.read_only:
                 raise ReadOnlyViolation(f"the embedded store at {self.path} is open read-only; "
                                         "open it for writing (mgedb query --write)")
-            return self._frame(self._execute(text, params, timeout, fresh=True))
+            yield self._execute(text, params, timeout, fresh=True)
+            return
         statements = split_statements(text)
         if len(statements) != 1:
             raise QueryError(f"a read-only query must be one statement (got {len(statements)}); "
@@ -271,16 +307,14 @@ class KuzuStore(BaseStore):
             raise ReadOnlyViolation("transaction control (BEGIN/COMMIT/ROLLBACK/CHECKPOINT) is "
                                     "not allowed in a read-only query; pass --write")
         if self.read_only:
-            return self._frame(self._execute(statements[0], params, timeout, fresh=True))
+            yield self._execute(statements[0], params, timeout, fresh=True)
+            return
         self._execute("BEGIN TRANSACTION READ ONLY")
         try:
-            rows = self._frame(self._execute(statements[0], params, timeout, fresh=True))
-        except BaseException:
+            yield self._execute(statements[0], params, timeout, fresh=True)
+        finally:
             with contextlib.suppress(QueryError):  # a failed query may have ended the transaction
                 self._execute("ROLLBACK")
-            raise
-        self._execute("ROLLBACK")
-        return rows
 
     def close(self) -> None:
         if not self._closed:

@@ -9,12 +9,13 @@ transaction boundaries. Bulk data travels as ``UNWIND $rows`` batches, one write
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import time
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,8 +34,8 @@ from mgedb.errors import (
 )
 from mgedb.metrics.registry import ALGORITHM_COUNTS
 from mgedb.store.base import BaseStore
-from mgedb.store.protocol import ProgressFn
-from mgedb.store.queries import registry
+from mgedb.store.protocol import ProgressFn, Rows
+from mgedb.store.queries import check_adhoc_statement, registry
 from mgedb.store.tables import BGE_LABEL, GraphTables
 
 __all__ = ["DEFAULT_BATCH", "DEFAULT_URI", "DriverRunner", "Neo4jStore", "QueryRunner",
@@ -69,6 +70,8 @@ class QueryRunner(Protocol):
               ) -> list[list[dict[str, Any]]]: ...
     def autocommit(self, statement: Statement, *, timeout: float | None = None
                    ) -> list[dict[str, Any]]: ...
+    def stream(self, statement: Statement, *, write: bool = False, timeout: float | None = None
+               ) -> contextlib.AbstractContextManager[Rows]: ...
     def close(self) -> None: ...
 
 
@@ -201,6 +204,42 @@ class DriverRunner:
         except Exception as e:
             raise _map_error(e, self.uri, self.user) from None
 
+    @contextlib.contextmanager
+    def stream(self, statement: Statement, *, write: bool = False, timeout: float | None = None
+               ) -> Iterator[Rows]:
+        """One explicit transaction (READ unless ``write``; committed when the block ends
+        cleanly) whose records are fetched as they are consumed; ``timeout`` bounds the whole
+        transaction on the server, fetching included."""
+        try:
+            session = self._session(read=not write)
+        except Exception as e:
+            raise _map_error(e, self.uri, self.user) from None
+        try:
+            tx = session.begin_transaction(metadata={"query": statement.name}, timeout=timeout)
+            result = tx.run(statement.text, statement.params)
+            columns = list(result.keys())
+        except Exception as e:
+            session.close()
+            raise _map_error(e, self.uri, self.user) from None
+
+        def records() -> Iterator[tuple[Any, ...]]:
+            try:
+                for record in result:
+                    yield tuple(record.data().values())
+            except Exception as e:
+                raise _map_error(e, self.uri, self.user) from None
+
+        try:
+            yield Rows(columns, records())
+            if write:
+                try:
+                    tx.commit()
+                except Exception as e:
+                    raise _map_error(e, self.uri, self.user) from None
+        finally:
+            tx.close()
+            session.close()
+
     def close(self) -> None:
         self._driver.close()
 
@@ -208,7 +247,7 @@ class DriverRunner:
 def _frame(rows: list[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame(columns=list(columns))
-    return pd.DataFrame.from_records(rows)
+    return pd.DataFrame.from_records(rows, columns=list(rows[0]))
 
 
 class Neo4jStore(BaseStore):
@@ -288,11 +327,20 @@ class Neo4jStore(BaseStore):
 
     def query(self, text: str, params: Mapping[str, Any] | None = None, *, write: bool = False,
               timeout: float | None = None) -> pd.DataFrame:
-        """An ad-hoc query: a READ transaction (the server refuses writes) unless ``write``."""
-        st = Statement("adhoc", text, dict(params or {}))
-        rows = (self.runner.write([st], timeout=timeout)[0] if write
-                else self.runner.read(st, timeout=timeout))
-        return _frame(rows, ())
+        """An ad-hoc query, all rows (columns kept when there are none); see :meth:`stream`."""
+        with self.stream(text, params, write=write, timeout=timeout) as r:
+            return pd.DataFrame.from_records(list(r.rows), columns=r.columns)
+
+    @contextlib.contextmanager
+    def stream(self, text: str, params: Mapping[str, Any] | None = None, *, write: bool = False,
+               timeout: float | None = None) -> Iterator[Rows]:
+        """An ad-hoc query's rows as the server sends them: a READ transaction (the server
+        refuses writes) unless ``write``; statements that reach files or the network are refused
+        (:func:`~mgedb.store.queries.check_adhoc_statement`)."""
+        check_adhoc_statement(text, write=write)
+        with self.runner.stream(Statement("adhoc", text, dict(params or {})), write=write,
+                                timeout=timeout) as rows:
+            yield rows
 
     def close(self) -> None:
         self.runner.close()

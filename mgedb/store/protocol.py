@@ -21,8 +21,9 @@ The store package, by module:
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import TracebackType
@@ -33,12 +34,21 @@ import pandas as pd
 
 from mgedb.graph import Graph, GraphSet
 
-__all__ = ["GraphStore", "MetricValues", "NetworkInfo", "ProgressFn"]
+__all__ = ["GraphStore", "MetricValues", "NetworkInfo", "ProgressFn", "Rows"]
 
 _S = TypeVar("_S")
 
 #: ``progress(stage, done, total)``: called as ingestion advances (units of rows).
 ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Rows:
+    """An ad-hoc query's result as it streams: column names and an iterator of value tuples,
+    consumed once inside the ``with`` block of :meth:`GraphStore.stream`."""
+
+    columns: list[str]
+    rows: Iterator[tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,8 @@ class GraphStore(Protocol):
                         seed: int = 0) -> MetricValues: ...
     def query(self, text: str, params: Mapping[str, Any] | None = None, *, write: bool = False,
               timeout: float | None = None) -> pd.DataFrame: ...
+    def stream(self, text: str, params: Mapping[str, Any] | None = None, *, write: bool = False,
+               timeout: float | None = None) -> contextlib.AbstractContextManager[Rows]: ...
     def run_query(self, name: str, params: Mapping[str, Any] | None = None, *,
                   timeout: float | None = None) -> pd.DataFrame: ...
     def write_records(self, records: pd.DataFrame, layers: pd.DataFrame | None = None) -> int: ...

@@ -27,10 +27,11 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Any
 
-from mgedb.errors import QueryFileError, QueryParameterError, UnknownQuery
+from mgedb.errors import QueryFileError, QueryParameterError, ReadOnlyViolation, UnknownQuery
 
-__all__ = ["DIALECTS", "Query", "QueryRegistry", "check_adhoc_parameters", "cypher_parameters",
-           "registry", "split_statements", "strip_comments_and_strings"]
+__all__ = ["DIALECTS", "Query", "QueryRegistry", "check_adhoc_parameters",
+           "check_adhoc_statement", "cypher_parameters", "registry", "split_statements",
+           "strip_comments_and_strings"]
 
 #: Every dialect prefers its ``<dialect>/<name>`` override, else the shared file.
 DIALECTS = ("neo4j", "kuzu")
@@ -93,6 +94,30 @@ def check_adhoc_parameters(text: str, params: Mapping[str, Any]) -> None:
         if why:
             raise QueryParameterError(f"--param {name}: {why} cannot be bound; give one type "
                                       "per list, numbers within 64 bits, or a JSON string")
+
+
+#: Statements that write files, read files or reach the network (Kùzu/Ladybug: EXPORT/IMPORT
+#: DATABASE, INSTALL/LOAD EXTENSION, COPY … TO/FROM, LOAD FROM, ATTACH; Neo4j: LOAD CSV, APOC's
+#: export/load/import procedures): refused without ``write``.
+_OUTSIDE = re.compile(
+    r"(?<![.\w$])(?:EXPORT|IMPORT|INSTALL|COPY|ATTACH|LOAD)\b"
+    r"|(?<![\w$])apoc\.(?:export|load|import|cypher\.run(?:File|Schema)?)\b",
+    re.IGNORECASE)
+
+
+def check_adhoc_statement(text: str, *, write: bool) -> None:
+    """Refuse, unless ``write``, an ad-hoc query that would write or read files or reach the
+    network (``EXPORT DATABASE``, ``INSTALL``, ``LOAD EXTENSION``, ``COPY``, ``LOAD CSV`` …): a
+    read-only transaction does not stop them on every backend."""
+    if write:
+        return
+    m = _OUTSIDE.search(strip_comments_and_strings(text))
+    if m:
+        words = m.string[m.start():].split()[:2]
+        keep = 2 if len(words) == 2 and words[1].isalpha() and "." not in words[0] else 1
+        word = m.group(0) if "." in m.group(0) else " ".join(words[:keep])
+        raise ReadOnlyViolation(f"{word!r} reads or writes files or reaches the network; such "
+                                "statements run only with --write")
 
 
 def split_statements(text: str) -> tuple[str, ...]:

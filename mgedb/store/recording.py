@@ -8,12 +8,14 @@ names, parameters, batching and transaction boundaries with it, without a databa
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from mgedb.store.neo4j_store import Statement
+from mgedb.store.protocol import Rows
 
 __all__ = ["Call", "RecordingRunner"]
 
@@ -63,6 +65,14 @@ class RecordingRunner:
                    ) -> list[dict[str, Any]]:
         self._tx += 1
         return self._answer(statement, "autocommit", self._tx)
+
+    @contextlib.contextmanager
+    def stream(self, statement: Statement, *, write: bool = False, timeout: float | None = None
+               ) -> Iterator[Rows]:
+        self._tx += 1
+        rows = self._answer(statement, "write" if write else "read", self._tx)
+        columns = list(rows[0]) if rows else []
+        yield Rows(columns, iter([tuple(r.get(c) for c in columns) for r in rows]))
 
     def close(self) -> None:
         self.closed = True

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from mgedb.errors import DataError
+from mgedb.errors import DataError, OutputPathError
 from mgedb.study.config import StudyConfig, StudyProgress, StudyResult
 from mgedb.study.executors import Executor, LocalExecutor
 from mgedb.study.links import StudyWork
@@ -46,7 +46,12 @@ def run_study(cfg: StudyConfig, *, executor: Executor | None = None,
     progress = progress or _noop
     executor = executor or LocalExecutor()
     timings: dict[str, float] = {}
-    cfg.out.mkdir(parents=True, exist_ok=True)
+    try:
+        cfg.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputPathError(f"--out {cfg.out}: cannot create the study folder "
+                              f"({e.strerror or type(e).__name__}); choose another --out"
+                              ) from None
     with open_store(None, cfg.db) as store:
         results = executor.networks(StudyWork(cfg, classes), store, progress, timings)
         location = str(store.location)
