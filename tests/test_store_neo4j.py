@@ -48,7 +48,7 @@ def _net(complete: bool = True, **extra: Any) -> dict[str, Any]:
 
 
 def _rows(call_params: dict[str, Any]) -> int:
-    return len(call_params["rows"])
+    return len(call_params["rows"] if "rows" in call_params else call_params["s"])
 
 
 def test_ingest_batches_each_in_its_own_write_transaction() -> None:
@@ -80,8 +80,9 @@ def test_ingest_batches_each_in_its_own_write_transaction() -> None:
     assert (begin["n_nodes"], begin["n_edges"]) == (9, 7)
     assert set(begin) == registry().get("network/begin").params
     base = uid_base(KEY) << 32
-    edges = [r for c in runner.named("ingest/edges") for r in c.params["rows"]]
-    assert {(r["s"] - base, r["t"] - base, r["w"], r["k"], r["e"]) for r in edges} == {
+    edges = [r for c in runner.named("ingest/edges")
+             for r in zip(*(c.params[k] for k in "stwke"), strict=True)]
+    assert {(s - base, t - base, w, k, e) for s, t, w, k, e in edges} == {
         (0, 4, 0.5, 0, 0), (1, 4, 1.0, 0, 1), (2, 5, 2.0, 0, 2), (4, 7, 3.0, 1, 3),
         (4, 8, 0.25, 1, 4), (6, 8, 4.0, 1, 5), (0, 7, 1.0, 2, 6)}
     pix = runner.named("ingest/input_pixels")[0].params["rows"][0]

@@ -4,7 +4,8 @@ Only :class:`DriverRunner` touches the driver: every query goes through a :class
 (read transactions with READ routing — the server refuses writes there —, write transactions,
 auto-commit for DDL and ``CALL { … } IN TRANSACTIONS``). Tests swap in
 :class:`~mgedb.store.recording.RecordingRunner`, which records query names, parameters and
-transaction boundaries. Bulk data travels as ``UNWIND $rows`` batches, one write transaction each.
+transaction boundaries. Bulk data travels as ``UNWIND $rows`` batches (edges: one list per
+column), one write transaction each.
 """
 
 from __future__ import annotations
@@ -325,6 +326,18 @@ class Neo4jStore(BaseStore):
                 progress(stage, done, total)
         return done
 
+    def _write_column_batches(self, name: str, cols: pa.Table, *,
+                              progress: ProgressFn | None = None, stage: str = "",
+                              total: int = 0) -> None:
+        """Like :meth:`_write_batches`, each column its own list parameter (``$s[i]`` …)."""
+        done = 0
+        for start in range(0, cols.num_rows, self.batch_size):
+            batch = cols.slice(start, self.batch_size)
+            self._write(name, {c: batch[c].to_numpy().tolist() for c in batch.column_names})
+            done += batch.num_rows
+            if progress:
+                progress(stage, done, total)
+
     def query(self, text: str, params: Mapping[str, Any] | None = None, *, write: bool = False,
               timeout: float | None = None) -> pd.DataFrame:
         """An ad-hoc query, all rows (columns kept when there are none); see :meth:`stream`."""
@@ -367,8 +380,9 @@ class Neo4jStore(BaseStore):
             self._load_edges_csv(key, tables, progress)
         elif tables.edges:  # one W type for every label pair: batch across the pairs
             rows = pa.concat_tables([b.table for b in tables.edges])
-            self._write_batches("ingest/edges", rows.rename_columns(["s", "t", "w", "k", "e"]),
-                                progress=progress, stage="edges", total=tables.n_edges)
+            self._write_column_batches("ingest/edges",
+                                       rows.rename_columns(["s", "t", "w", "k", "e"]),
+                                       progress=progress, stage="edges", total=tables.n_edges)
         self.ingest_timings["edges"] = time.perf_counter() - t
 
     def _load_edges_csv(self, key: str, tables: GraphTables, progress: ProgressFn | None) -> None:
