@@ -182,3 +182,32 @@ def test_verdicts_and_profile_agreement() -> None:
                                                                            strict=True)]
     between, _, within, _ = profile_agreement(pd.DataFrame(rows), "model")
     assert between == pytest.approx(-1.0) and within == pytest.approx(1.0)
+
+
+def test_parallel_folds_give_the_same_predictions(data: PublishedData) -> None:
+    from joblib import parallel_config
+
+    d = assemble(data.records, data.layers, "mge-structural+setting")
+    one = cross_validate(d, "kfold", regressor="hgb", seed=3)
+    with parallel_config(n_jobs=2):
+        two = cross_validate(d, "kfold", regressor="hgb", seed=3)
+    pd.testing.assert_frame_equal(one.oof, two.oof)
+    pd.testing.assert_frame_equal(one.folds, two.folds)
+
+
+def test_predictions_and_intervals_lie_in_the_possible_range(data: PublishedData) -> None:
+    p = train_predictor(data.records, data.layers, "mge-structural+setting", regressor="ridge",
+                        protocol="kfold")
+    recs = data.records[data.records["key"].isin(p.manifest["training_keys"])].head(4)
+    p.manifest["intervals"]["*"]["q"] = 1e3  # an interval far wider than the possible range
+    out = p.predict(recs)
+    ref = p.manifest["reference"]
+    base = [next(r["reference_accuracy"] for r in ref
+                 if (r["model"], r["dataset"]) == (m, ds))
+            for m, ds in zip(recs["model"], recs["dataset"], strict=True)]
+    # accuracy in [0, 1] ⇒ drop in [1 − 1/base, 1]
+    assert out["drop_hi"].tolist() == [1.0] * 4
+    assert out["drop_lo"].to_numpy() == pytest.approx(1 - 1 / np.asarray(base))
+    assert ((out["predicted_drop"] >= out["drop_lo"])
+            & (out["predicted_drop"] <= out["drop_hi"])).all()
+

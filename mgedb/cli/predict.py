@@ -69,6 +69,15 @@ DbOpt = typer.Option(None, "--db", help="Graph store database path.")
 FromStoreOpt = typer.Option(False, "--with-store", help="Also use the networks measured by mgedb "
                             "(source 'mgedb') that the graph store holds.")
 FmtOpt = typer.Option(Format.table, "--format", help="Output format.")
+JobsOpt = typer.Option(0, "--jobs", "-j", min=0, help="Worker processes for the CV fits "
+                       "(0: one per core). The results do not depend on it.")
+
+
+def _jobs(n: int) -> Any:
+    """The joblib context the CV fits run under (``n`` workers; 0 = every core)."""
+    from joblib import parallel_config
+
+    return parallel_config(n_jobs=n if n > 0 else -1)
 
 
 def _load(data: Path | None) -> tuple[PublishedData, str]:
@@ -170,6 +179,7 @@ def train(
     store: str | None = StoreOpt,
     db: Path | None = DbOpt,
     fmt: Format = FmtOpt,
+    jobs: int = JobsOpt,
 ) -> None:
     """Cross-validate and fit a drop predictor, then save it."""
     from mgedb.predict.predictor import train_predictor
@@ -177,9 +187,10 @@ def train(
 
     records, layers, label, _ = _table(data, with_store, store, db)
     ref, ref_label = _reference(records, reference_accuracy, pai_only)
-    p = train_predictor(records, layers, features, regressor=model.value,
-                        protocol=protocol.value, seed=seed, pai_only=pai_only, reference=ref,
-                        tune=tune)
+    with _jobs(jobs):
+        p = train_predictor(records, layers, features, regressor=model.value,
+                            protocol=protocol.value, seed=seed, pai_only=pai_only,
+                            reference=ref, tune=tune)
     p.manifest["data"] = label
     p.manifest["reference_label"] = ref_label
     p.save(out)
@@ -212,6 +223,7 @@ def compare(
     store: str | None = StoreOpt,
     db: Path | None = DbOpt,
     fmt: Format = FmtOpt,
+    jobs: int = JobsOpt,
 ) -> None:
     """Table of feature set × architecture scores under one protocol (mean ± std over CV seeds;
     with --cv-seeds 1, over folds)."""
@@ -222,7 +234,7 @@ def compare(
     ref, ref_label = _reference(records, reference_accuracy, pai_only)
     specs = ([s.strip() for s in features.split(",") if s.strip()] if features
              else default_specs(protocol.value))
-    with progress() as bar:
+    with progress() as bar, _jobs(jobs):
         task = bar.add_task("cross-validating", total=len(specs))
 
         def step(spec: str) -> None:
@@ -351,21 +363,23 @@ def report(
     store: str | None = StoreOpt,
     db: Path | None = DbOpt,
     fmt: Format = FmtOpt,
+    jobs: int = JobsOpt,
 ) -> None:
     """Write a Markdown report (feature sets, protocols, importance, PaI ranking), or with
     --paper test the paper's claims under grouped CV."""
     records, layers, label, notes = _table(data, with_store, store, db)
     ref, ref_label = _reference(records, reference_accuracy)
     if paper:
-        _paper(records, layers, ref, label, ref_label, model.value,
-               [seed + i for i in range(cv_seeds)], out, fmt)
+        with _jobs(jobs):
+            _paper(records, layers, ref, label, ref_label, model.value,
+                   [seed + i for i in range(cv_seeds)], out, fmt)
         return
     if out is None:
         raise DataError("mgedb report needs --out DIR (where report.md goes), or --paper")
     from mgedb.predict.report import ReportInputs, build_report
 
     inputs = ReportInputs(records, layers, label, notes, ref, ref_label, model.value, seed)
-    with progress() as bar:
+    with progress() as bar, _jobs(jobs):
         task = bar.add_task("report", total=None)
         path = build_report(out, inputs,
                             on_step=lambda s: bar.update(task, description=s))

@@ -4,3 +4,5 @@
 #: layer densities and their within-setting centred versions; chosen by grouped CV among
 #: pre-training feature sets (``bench/predictor_cv.py``; docs/predict.md has the table).
 STUDY_FEATURES = "mge-structural+setting+density+mge-structural-centred+density-centred"
+#: The study predictor's regressor, chosen with the features (``bench/predictor_cv.py``).
+STUDY_REGRESSOR = "et"

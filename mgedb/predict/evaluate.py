@@ -276,8 +276,18 @@ def single_thread() -> Any:
     return threadpool_limits(limits=1)
 
 
+def _fit_fold(X_tr: pd.DataFrame, y_tr: pd.Series, X_te: pd.DataFrame, regressor: str, seed: int,
+              tune: bool) -> tuple[Any, list[str], np.ndarray]:
+    """Fit one training fold and predict its test fold (one joblib task)."""
+    with single_thread():
+        pipe, cols = fit_pipeline(X_tr, y_tr, regressor, seed, tune=tune)
+        return pipe, cols, pipe.predict(X_te[cols].to_numpy(dtype=float))
+
+
 def _cross_validate(data: ModelData, protocol: str, regressor: str, seed: int, n_splits: int,
                     tune: bool, keep_models: bool, group_seeds: bool) -> CVResult:
+    from joblib import Parallel, delayed
+
     meta = data.meta
     pred = np.full(len(meta), np.nan)
     group_of = np.empty(len(meta), dtype=object)
@@ -285,26 +295,28 @@ def _cross_validate(data: ModelData, protocol: str, regressor: str, seed: int, n
     fold_rows: list[dict[str, Any]] = []
     models: list[FoldModel] = []
     notes: list[str] = []
+    tasks: list[tuple[str, str, np.ndarray, np.ndarray]] = []
     for group, idx in _split_groups(meta, protocol, data.per_architecture):
         folds = _folds(meta.iloc[idx], protocol, n_splits, seed, group_seeds)
         if not folds:
             notes.append(f"{group}: too few networks or groups ({len(idx)}) for {protocol}; "
                          "skipped")
             continue
-        for fold, tr, te in folds:
-            itr, ite = idx[tr], idx[te]
-            pipe, cols = fit_pipeline(data.X.iloc[itr], data.y.iloc[itr], regressor, seed,
-                                      tune=tune)
-            p = pipe.predict(data.X.iloc[ite][cols].to_numpy(dtype=float))
-            pred[ite] = p
-            group_of[ite] = group
-            fold_of[ite] = fold
-            s = scores(data.y.iloc[ite].to_numpy(), p)
-            fold_rows.append({"group": group, "fold": fold, "n_train": len(itr),
-                              "n_test": len(ite), **s})
-            if keep_models:
-                models.append(FoldModel(group, fold, pipe, cols,
-                                        [str(k) for k in data.X.index[ite]]))
+        tasks += [(group, fold, idx[tr], idx[te]) for fold, tr, te in folds]
+    # n_jobs from the caller's joblib.parallel_config (the CLI's --jobs); 1 by default
+    fitted = Parallel()(delayed(_fit_fold)(data.X.iloc[itr], data.y.iloc[itr], data.X.iloc[ite],
+                                           regressor, seed, tune)
+                        for _, _, itr, ite in tasks)
+    for (group, fold, itr, ite), (pipe, cols, p) in zip(tasks, fitted, strict=True):
+        pred[ite] = p
+        group_of[ite] = group
+        fold_of[ite] = fold
+        s = scores(data.y.iloc[ite].to_numpy(), p)
+        fold_rows.append({"group": group, "fold": fold, "n_train": len(itr),
+                          "n_test": len(ite), **s})
+        if keep_models:
+            models.append(FoldModel(group, fold, pipe, cols,
+                                    [str(k) for k in data.X.index[ite]]))
     done = ~np.isnan(pred)
     oof = meta.loc[done].copy()
     oof["y_true"] = data.y.to_numpy()[done]

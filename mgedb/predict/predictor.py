@@ -25,7 +25,7 @@ import pandas as pd
 
 from mgedb.atomic import atomic_write, write_json
 from mgedb.errors import PredictorError
-from mgedb.predict import STUDY_FEATURES
+from mgedb.predict import STUDY_FEATURES, STUDY_REGRESSOR
 from mgedb.predict.evaluate import (
     ModelData,
     assemble,
@@ -36,7 +36,8 @@ from mgedb.predict.evaluate import (
 from mgedb.predict.features import build_features, parse_feature_spec
 from mgedb.predict.targets import DEFAULT_REFERENCE_NOTE, accuracy_drop
 
-__all__ = ["STUDY_FEATURES", "Predictor", "default_predictor", "train_predictor"]
+__all__ = ["STUDY_FEATURES", "STUDY_REGRESSOR", "Predictor", "default_predictor",
+           "shipped_cv_scores", "train_predictor"]
 
 FORMAT = "mgedb-predictor/1"
 
@@ -160,9 +161,11 @@ class Predictor:
         out = pd.DataFrame(rows)
         ref = pd.DataFrame(self.manifest.get("reference", []),
                            columns=["model", "dataset", "reference_accuracy"])
-        base = accuracy_drop(records, ref)["base"].to_numpy()
+        target = accuracy_drop(records, ref)
+        base = target["base"].to_numpy(dtype=float)
+        _clip_to_range(out, base)
         out.insert(3, "predicted_accuracy", base * (1 - out["predicted_drop"].to_numpy()))
-        out.insert(4, "relative_to", accuracy_drop(records, ref)["basis"].to_numpy())
+        out.insert(4, "relative_to", target["basis"].to_numpy())
         return out
 
     def _spec(self, group: str) -> str:
@@ -210,6 +213,17 @@ class Predictor:
         return cls(obj["pipelines"], obj["columns"], obj["manifest"])
 
 
+def _clip_to_range(out: pd.DataFrame, base: np.ndarray) -> None:
+    """Clip the predicted drop and its interval to the possible range of the target: an accuracy
+    in [0, 1] gives drop = (base − acc) / base in [1 − 1/base, 1] (only ≤ 1 where no base is
+    known). Clipping never uncovers a true drop, which always lies in that range."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lo = np.where(np.isfinite(base) & (base > 0), 1 - 1 / base, -np.inf)
+    for c in ("predicted_drop", "drop_lo", "drop_hi"):
+        if c in out.columns:
+            out[c] = np.clip(out[c].to_numpy(dtype=float), lo, 1.0)
+
+
 def _public(manifest: dict[str, Any]) -> dict[str, Any]:
     """The manifest without the bulky training matrices (for the JSON sidecar)."""
     out = dict(manifest)
@@ -226,15 +240,18 @@ def _cv_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _pooled_oof(data: ModelData, regressor: str, seed: int) -> pd.DataFrame:
     """Grouped 5-fold out-of-fold predictions of one model pooled over every row (group ``*``)."""
-    from mgedb.predict.evaluate import _folds
+    from joblib import Parallel, delayed
+
+    from mgedb.predict.evaluate import _fit_fold, _folds
 
     pred = np.full(len(data.X), np.nan)
     fold_of = np.empty(len(data.X), dtype=object)
-    with single_thread():
-        for fold, tr, te in _folds(data.meta, "kfold", 5, seed):
-            pipe, cols = fit_pipeline(data.X.iloc[tr], data.y.iloc[tr], regressor, seed)
-            pred[te] = pipe.predict(data.X.iloc[te][cols].to_numpy(dtype=float))
-            fold_of[te] = fold
+    folds = _folds(data.meta, "kfold", 5, seed)
+    fitted = Parallel()(delayed(_fit_fold)(data.X.iloc[tr], data.y.iloc[tr], data.X.iloc[te],
+                                           regressor, seed, False) for _, tr, te in folds)
+    for (fold, _, te), (_, _, p) in zip(folds, fitted, strict=True):
+        pred[te] = p
+        fold_of[te] = fold
     oof = data.meta[["model", "dataset", "pruner", "sparsity"]].copy()
     oof["y_true"], oof["y_pred"], oof["group"], oof["fold"] = data.y.to_numpy(), pred, "*", fold_of
     return oof[np.isfinite(pred)]
@@ -269,25 +286,31 @@ def _intervals(oof: pd.DataFrame, level: float) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _fit_group(X: pd.DataFrame, y: pd.Series, meta: pd.DataFrame, regressor: str, seed: int,
+               tune: bool) -> tuple[Any, list[str], dict[str, float | None], dict[str, Any]]:
+    """One group's final pipeline, columns, feature medians and training domain (a joblib task)."""
+    from mgedb.predict.domain import describe_domain
+
+    with single_thread():
+        pipe, cols = fit_pipeline(X, y, regressor, seed, tune=tune)
+    med = X[cols].median()
+    return (pipe, cols, {str(c): (None if np.isnan(v) else float(v)) for c, v in med.items()},
+            describe_domain(X[cols], meta))
+
+
 def _fit_groups(data: ModelData, groups: dict[str, np.ndarray], regressor: str, seed: int,
                 tune: bool) -> tuple[dict[str, Any], dict[str, list[str]],
                                      dict[str, dict[str, float | None]], dict[str, Any]]:
-    from mgedb.predict.domain import describe_domain
+    from joblib import Parallel, delayed
 
-    pipelines: dict[str, Any] = {}
-    columns: dict[str, list[str]] = {}
-    medians: dict[str, dict[str, float | None]] = {}
-    domain: dict[str, Any] = {}
-    with single_thread():
-        for g, idx in groups.items():
-            g = str(g)
-            pipelines[g], columns[g] = fit_pipeline(
-                data.X.iloc[idx], data.y.iloc[idx], regressor, seed, tune=tune)
-            Xg = data.X.iloc[idx][columns[g]]
-            med = Xg.median()
-            medians[g] = {str(c): (None if np.isnan(v) else float(v)) for c, v in med.items()}
-            domain[g] = describe_domain(Xg, data.meta.iloc[idx])
-    return pipelines, columns, medians, domain
+    names = [str(g) for g in groups]
+    fitted = Parallel()(delayed(_fit_group)(data.X.iloc[idx], data.y.iloc[idx],
+                                            data.meta.iloc[idx], regressor, seed, tune)
+                        for idx in groups.values())
+    return ({g: f[0] for g, f in zip(names, fitted, strict=True)},
+            {g: f[1] for g, f in zip(names, fitted, strict=True)},
+            {g: f[2] for g, f in zip(names, fitted, strict=True)},
+            {g: f[3] for g, f in zip(names, fitted, strict=True)})
 
 
 def train_predictor(records: pd.DataFrame, layers: pd.DataFrame | None, features: str = "mge",
@@ -389,23 +412,36 @@ def _cache_dir(cache_dir: str | Path | None) -> Path:
     return Path(user_cache_dir("mgedb"))
 
 
-def shipped_cv_scores(spec: str, digest: str) -> dict[str, Any] | None:
-    """The grouped-CV scores of ``spec`` in mgedb/data/predictor_cv.json (written by
-    bench/predictor_cv.py), if that file was computed on the same shipped data."""
+def shipped_cv_scores(spec: str, regressor: str, digest: str) -> dict[str, Any] | None:
+    """The grouped-CV scores of (``spec``, ``regressor``) in mgedb/data/predictor_cv.json
+    (written by bench/predictor_cv.py): None when the file or the candidate is absent or was
+    computed on other data.
+
+    Raises :class:`PredictorError` when the file was written under other mgedb / scikit-learn /
+    numpy versions (its scores describe models those versions fitted).
+    """
     from importlib.resources import files
 
     f = files("mgedb.data") / "predictor_cv.json"
     if not f.is_file():
         return None
     doc = json.loads(f.read_text())
-    row = doc.get("candidates", {}).get(spec)
+    row = doc.get("candidates", {}).get(f"{regressor}:{spec}")
     if doc.get("data_digest") != digest or row is None:
         return None
-    return {"scores": row, **{k: doc[k] for k in ("cv_seeds", "regressor", "how", "versions",
-                                                  "architectures") if k in doc}}
+    saved, now = doc.get("versions") or {}, versions()
+    diff = [f"{k} {saved.get(k)} (now {v})" for k, v in now.items() if saved.get(k) != v]
+    if diff:
+        raise PredictorError(
+            f"mgedb/data/predictor_cv.json was computed under {', '.join(diff)}; its CV scores "
+            "describe models fitted by those versions. Recompute it with "
+            "`python bench/predictor_cv.py`")
+    return {"scores": row, **{k: doc[k] for k in ("cv_seeds", "how", "versions",
+                                                  "architectures", "level") if k in doc},
+            "regressor": regressor, "features": spec}
 
 
-def default_predictor(features: str = STUDY_FEATURES, *, regressor: str = "hgb",
+def default_predictor(features: str = STUDY_FEATURES, *, regressor: str = STUDY_REGRESSOR,
                       cache_dir: str | Path | None = None) -> Predictor:
     """The study's predictor, trained on the shipped published table (PaI rows), cached on disk.
 
@@ -432,12 +468,25 @@ def default_predictor(features: str = STUDY_FEATURES, *, regressor: str = "hgb",
             p = Predictor.load(path)
             if (p.manifest.get("data_digest") == digest and p.feature_set == spec
                     and "feature_medians" in p.manifest and "intervals" in p.manifest):
-                return p
+                return _with_cv_scores(p, spec, regressor, digest)
         except PredictorError:
             pass  # a corrupt or outdated cache entry is rebuilt below
+    from joblib import parallel_config
+
     data = load_shipped()
-    p = train_predictor(data.records, data.layers, spec, regressor=regressor, protocol="kfold",
-                        data_digest=digest, fallback=True)
-    p.manifest["cv_scores"] = shipped_cv_scores(spec, digest)
+    with parallel_config(n_jobs=-1):  # the fold and final fits on every core
+        p = train_predictor(data.records, data.layers, spec, regressor=regressor,
+                            protocol="kfold", data_digest=digest, fallback=True)
     p.save(path)
+    return _with_cv_scores(p, spec, regressor, digest)
+
+
+def _with_cv_scores(p: Predictor, spec: str, regressor: str, digest: str) -> Predictor:
+    """Attach the shipped CV scores (read afresh: the file may be newer than the cache)."""
+    p.manifest.pop("cv_scores_note", None)
+    try:
+        p.manifest["cv_scores"] = shipped_cv_scores(spec, regressor, digest)
+    except PredictorError as e:  # the study still runs; its report says why no scores are shown
+        p.manifest["cv_scores"] = None
+        p.manifest["cv_scores_note"] = str(e)
     return p

@@ -187,19 +187,30 @@ def _ranking_md(result: StudyResult) -> list[str]:
 def _predictor_md(pred: dict[str, Any]) -> list[str]:
     """The predictor's honest scores, its interval coverage and the domain warnings."""
     out: list[str] = []
-    scores = (pred.get("cv_scores") or {}).get("scores")
+    cvs = pred.get("cv_scores") or {}
+    scores = cvs.get("scores")
     if scores:
         def pm(k: str) -> str:
+            if k not in scores:
+                return "—"
             m, s = scores[k]
             return f"{m:.3f} ± {s:.3f}"
-        seeds = (pred.get("cv_scores") or {}).get("cv_seeds", [])
-        out += [f"Grouped cross-validation of this predictor on the published table (mean ± std "
-                f"over {len(seeds)} CV seeds, bench/predictor_cv.py): R² of the drop "
-                f"{pm('r2_kfold_grouped')} (row-shuffled, leaky k-fold: {pm('r2_kfold_rows')}); "
-                f"Kendall τ of the pruner ranking on an unseen setting {pm('tau_lgo')}, on an "
-                f"unseen pruner {pm('tau_lopo')}; 90 % interval coverage on grouped folds "
-                f"{pm('coverage_kfold')} (unseen setting: {pm('coverage_lgo')}, unseen pruner: "
-                f"{pm('coverage_lopo')}).", ""]
+        seeds = cvs.get("cv_seeds", [])
+        out += [f"Grouped cross-validation of this predictor ({pred.get('regressor')} on "
+                f"{pred.get('feature_set')}) on the published table (mean ± std over "
+                f"{len(seeds)} CV seeds, bench/predictor_cv.py, mgedb/data/predictor_cv.json):", "",
+                "| score | grouped CV |", "|---|---|",
+                f"| R² of the drop, grouped 5-fold (mean over architectures) | "
+                f"{pm('r2_kfold_grouped')} |",
+                f"| R² of the drop, row-shuffled k-fold (leaky, for comparison) | "
+                f"{pm('r2_kfold_rows')} |",
+                f"| Kendall τ of the pruner ranking, unseen setting | {pm('tau_lgo')} |",
+                f"| Kendall τ of the pruner ranking, unseen pruner | {pm('tau_lopo')} |",
+                f"| 90 % interval coverage, grouped folds | {pm('coverage_kfold')} |",
+                f"| 90 % interval coverage, unseen setting | {pm('coverage_lgo')} |",
+                f"| 90 % interval coverage, unseen pruner | {pm('coverage_lopo')} |", ""]
+    elif pred.get("cv_scores_note"):
+        out += [f"No shipped grouped-CV scores: {pred['cv_scores_note']}.", ""]
     iv = pred.get("interval")
     if iv:
         cov = iv.get("coverage")
