@@ -97,12 +97,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes for the CV fits")
+    ap.add_argument("--chosen-only", action="store_true",
+                    help="only the study's predictor (STUDY_FEATURES, STUDY_REGRESSOR)")
     ap.add_argument("--out", type=Path, default=Path("mgedb/data/predictor_cv.json"))
     ap.add_argument("--part", choices=("all", "grouped", "rows", "tau", "merge"), default="all",
                     help="compute one part into OUT.<part>.json (to run the parts in parallel), "
                     "or merge the parts into OUT")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
+    cands = ((STUDY_FEATURES, STUDY_REGRESSOR),) if args.chosen_only else CANDIDATES
     t0 = time.perf_counter()
     parts: dict[str, dict[str, dict[str, object]]] = {}
     if args.part != "merge":
@@ -115,9 +118,9 @@ def main() -> None:
         for part in todo:
             with parallel_config(n_jobs=args.jobs):
                 if part == "tau":
-                    parts[part] = _tau_part(R, L, ref, seeds, CANDIDATES)
+                    parts[part] = _tau_part(R, L, ref, seeds, cands)
                 else:
-                    parts[part] = _r2_part(R, L, ref, seeds, CANDIDATES, part == "grouped")
+                    parts[part] = _r2_part(R, L, ref, seeds, cands, part == "grouped")
             print(f"# {part} done ({time.perf_counter() - t0:.0f} s)", flush=True)
         if args.part != "all":
             path = args.out.with_name(f"{args.out.name}.{args.part}.json")
@@ -128,10 +131,10 @@ def main() -> None:
         for part in ("grouped", "rows", "tau"):
             parts[part] = json.loads(args.out.with_name(f"{args.out.name}.{part}.json")
                                      .read_text())
-    out: dict[str, dict[str, object]] = {cand_key(*c): {} for c in CANDIDATES}
+    out: dict[str, dict[str, object]] = {}
     for p in parts.values():
         for key, row in p.items():
-            out[key].update(row)
+            out.setdefault(key, {}).update(row)
     doc = {"data_digest": shipped_digest(), "versions": versions(), "cv_seeds": seeds,
            "level": LEVEL, "architectures": list(ARCHS),
            "chosen": {"features": STUDY_FEATURES, "regressor": STUDY_REGRESSOR},
