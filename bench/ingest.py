@@ -271,7 +271,7 @@ def bench_neo4j_import(g: Graph, root: Path, heap: str = "2g") -> list[dict[str,
     cmd = ["java", f"-Xmx{heap}", "-cp", f"{lib}/*", "org.neo4j.cli.AdminTool", "database",
            "import", "full", *node_args, f"--relationships=W={','.join(edge_files)}",
            "--id-type=integer", "--threads=2", "--max-off-heap-memory=2G",
-           "--overwrite-destination", "neo4j"]
+           f"--report-file={root / 'import.report'}", "--overwrite-destination", "neo4j"]
     env = {**os.environ, "NEO4J_HOME": str(home), "NEO4J_CONF": str(home / "conf")}
     t0 = time.perf_counter()
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
