@@ -7,7 +7,8 @@ ER masks — the reference's ER variant — or the fixture edge lists), written 
 the metrics are computed in a fresh child process so that its peak RSS is the metric engine's own
 (graph arrays included, model and torch excluded). Prints wall and CPU seconds per task of the
 array engine (``[csr]`` = building the shared arrays; the tasks run on up to two threads, so the
-wall times of concurrent tasks overlap), the total wall and CPU time, the reference's published
+wall times of concurrent tasks overlap), the matrix–vector products of each eigensolve and their
+CPU milliseconds each, the total wall and CPU time, the reference's published
 timings and the load average before each case (CPU times are the less load-sensitive numbers).
 ``--motifs exact`` runs igraph's enumeration instead of the counted motif roots; ``--workers 1``
 runs the tasks one after the other. Not a test: timings depend on the machine.
@@ -98,13 +99,16 @@ def child(path: str, seed: int, motifs: str, workers: int | None) -> None:
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     timings: dict[str, float] = {}
     cpu_times: dict[str, float] = {}
+    products: dict[str, int] = {}
     t0, c0 = time.perf_counter(), time.process_time()
     values = compute_mge_metrics(g, seed=seed, timings=timings, cpu=cpu_times,  # type: ignore[arg-type]
-                                 motifs=motifs, workers=workers)  # type: ignore[arg-type]
+                                 motifs=motifs, workers=workers,  # type: ignore[arg-type]
+                                 products=products)
     total, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"total": total, "cpu": cpu, "timings": timings, "cpu_timings": cpu_times,
-                      "peak_kib": peak, "loaded_kib": base, "values": values}))
+                      "products": products, "peak_kib": peak, "loaded_kib": base,
+                      "values": values}))
 
 
 def main() -> None:
@@ -156,6 +160,11 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
     for s in steps:
         print(f"{s + ' (cpu)':24s}" + "".join(
             f"{results[c].get('cpu_timings', {}).get(s, 0.0):>{w}.2f}" for c in cases))
+    for s in ("spectral_radius", "spectral_gap"):
+        print(f"{s + ' products':24s}" + "".join(
+            f"{results[c].get('products', {}).get(s, 0):>{w}d}" for c in cases))
+        print(f"{s + ' ms/product':24s}" + "".join(
+            f"{_per_product(results[c], s):>{w}.1f}" for c in cases))
     print(f"{'TOTAL (wall)':24s}" + "".join(f"{results[c]['total']:>{w}.2f}" for c in cases))
     print(f"{'TOTAL (cpu)':24s}" + "".join(f"{results[c]['cpu']:>{w}.2f}" for c in cases))
     print(f"{'reference (s)':24s}" + "".join(f"{REFERENCE[c][0]:>{w}.1f}" for c in cases))
@@ -166,6 +175,12 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
     print(f"{'reference peak (GiB)':24s}" + "".join(f"{REFERENCE[c][1]:>{w}.1f}" for c in cases))
     print(f"{'load avg (1 min)':24s}" + "".join(f"{results[c]['load']:>{w}.2f}" for c in cases))
     print(f"{'CPUs':24s}" + f"{os.cpu_count() or 0:>{w}d}")
+
+
+def _per_product(r: dict[str, Any], task: str) -> float:
+    """CPU milliseconds of a spectral task per matrix–vector product (ARPACK's work included)."""
+    k = r.get("products", {}).get(task, 0)
+    return 1e3 * r.get("cpu_timings", {}).get(task, 0.0) / k if k else float("nan")
 
 
 if __name__ == "__main__":

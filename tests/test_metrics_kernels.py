@@ -143,7 +143,10 @@ def test_fast_spectral_paths_equal_scipy() -> None:
     a = spectral.symmetric_adjacency(g)
     ref_gap = spectral.spectral_gap(a, seed=0)
     ref_radius = spectral.spectral_radius(a, seed=0)
-    got = compute_mge_metrics(g, only="spectral_gap,spectral_radius", seed=0)
+    products: dict[str, int] = {}
+    got = compute_mge_metrics(g, only="spectral_gap,spectral_radius", seed=0, products=products)
+    assert set(products) == {"spectral_gap", "spectral_radius"}
+    assert all(k >= 3 for k in products.values())
     assert got["spectral_gap"] == pytest.approx(ref_gap, rel=1e-4)
     assert got["spectral_radius"] == pytest.approx(ref_radius, rel=1e-9)
     ip, ix, d = kernels.directed_csr_arrays(g.src, g.dst, g.n_nodes, g.weight)

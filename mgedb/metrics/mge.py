@@ -38,20 +38,22 @@ def compute_metrics_on_view(view: GraphView, names: Sequence[str], *, reference:
                             rng: random.Random, seed: int,
                             timings: dict[str, float] | None = None,
                             motifs: MotifMode = "fast", workers: int | None = None,
-                            cpu: dict[str, float] | None = None) -> dict[str, float]:
+                            cpu: dict[str, float] | None = None,
+                            products: dict[str, int] | None = None) -> dict[str, float]:
     """Compute ``names`` (raw names, already validated) on ``view``'s graph with the array engine
     (:func:`mgedb.metrics.engine.run_suite`). ``timings`` / ``cpu``, if given, receive the wall /
-    CPU seconds per task."""
+    CPU seconds per task, ``products`` the eigensolvers' matrix–vector products per task."""
     check_finite_weights(view.graph, names)
     return run_suite(view.graph, names, reference=reference, rng=rng, seed=seed, motifs=motifs,
-                     workers=workers, timings=timings, cpu=cpu)
+                     workers=workers, timings=timings, cpu=cpu, products=products)
 
 
 def compute_mge_metrics(graph: Graph, *, only: Sequence[str] | str | None = None, seed: int = 0,
                         reference: bool | None = None,
                         timings: dict[str, float] | None = None, motifs: MotifMode = "fast",
                         workers: int | None = None,
-                        cpu: dict[str, float] | None = None) -> dict[str, float]:
+                        cpu: dict[str, float] | None = None,
+                        products: dict[str, int] | None = None) -> dict[str, float]:
     """The MGE topometrics of ``graph`` (raw, un-normalised), with ``n_nodes`` and ``n_edges``.
 
     ``only`` limits the work to those metrics (raw or published names). The flavour comes from
@@ -60,7 +62,8 @@ def compute_mge_metrics(graph: Graph, *, only: Sequence[str] | str | None = None
     and the eigensolvers' start vectors. ``motifs``: ``"fast"`` (counted, the default) or
     ``"exact"`` (igraph's enumeration), equal values (:mod:`mgedb.metrics.motifs`). ``workers``:
     threads (default: up to 2 on a big graph). ``timings`` / ``cpu`` receive wall / CPU seconds
-    per task.
+    per task, ``products`` the number of matrix–vector products of each ARPACK eigensolve (the
+    fast spectral paths only).
     """
     if isinstance(graph, GraphSet):
         raise MgedbError(f"compute_mge_metrics needs one graph, got a {graph.encoding} GraphSet; "
@@ -70,7 +73,7 @@ def compute_mge_metrics(graph: Graph, *, only: Sequence[str] | str | None = None
     view = GraphView(graph)
     values = compute_metrics_on_view(view, names, reference=ref, rng=random.Random(seed),
                                      seed=seed, timings=timings, motifs=motifs, workers=workers,
-                                     cpu=cpu)
+                                     cpu=cpu, products=products)
     return {"n_nodes": graph.n_nodes, "n_edges": graph.n_edges, **values}
 
 
