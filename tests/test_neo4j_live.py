@@ -214,3 +214,29 @@ def test_server_gone_mid_ingest_leaves_nothing_complete(conn: dict[str, Any], st
     assert store.has_network(key)
     got = store.read_graph(key)
     assert got.n_edges == g.n_edges and np.array_equal(np.sort(got.src), np.sort(g.src))
+
+
+def test_a_server_that_does_not_come_up_in_time_is_a_clear_error(tmp_path: Path) -> None:
+    """``server.py start`` gives up after MGEDB_NEO4J_START_TIMEOUT with the log's last lines,
+    stops the server and keeps its files (here: 3 s, far too short for a JVM to open Bolt)."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    tool = Path(__file__).resolve().parent.parent / "tools" / "neo4j" / "server.py"
+    if not (tool.parent / "target" / ".pom-sha256").is_file() or not shutil.which("java"):
+        pytest.skip("no Neo4j jars in tools/neo4j/target (make neo4j resolves them)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEO4J_")}
+    env |= {"MGEDB_NEO4J_STATE": str(tmp_path / "state"), "MGEDB_NEO4J_START_TIMEOUT": "3"}
+    r = subprocess.run([sys.executable, str(tool), "start"], env=env, capture_output=True,
+                       text=True, timeout=120)
+    kept = re.search(r"server files kept in (\S+)", r.stderr)
+    try:
+        assert r.returncode == 1, r.stderr
+        assert "no Bolt answer" in r.stderr and "within 3 s" in r.stderr
+        assert kept and "--- " in r.stderr and "console.log" in r.stderr  # the log tail
+        assert not (tmp_path / "state" / "pid").exists() and r.stdout == ""
+    finally:
+        if kept and Path(kept[1]).name.startswith("mgedb-neo4j-"):
+            shutil.rmtree(kept[1], ignore_errors=True)
