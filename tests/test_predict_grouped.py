@@ -211,3 +211,24 @@ def test_predictions_and_intervals_lie_in_the_possible_range(data: PublishedData
     assert ((out["predicted_drop"] >= out["drop_lo"])
             & (out["predicted_drop"] <= out["drop_hi"])).all()
 
+
+
+def test_shipped_cv_scores_refuse_other_versions(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    from importlib.resources import files
+
+    import mgedb.predict.predictor as pp
+    from mgedb.predict import STUDY_FEATURES, STUDY_REGRESSOR
+    from mgedb.predict.published import shipped_digest
+
+    doc = json.loads((files("mgedb.data") / "predictor_cv.json").read_text())
+    digest = shipped_digest()
+    assert doc["data_digest"] == digest
+    got = pp.shipped_cv_scores(STUDY_FEATURES, STUDY_REGRESSOR, digest)
+    assert got is not None and len(got["cv_seeds"]) >= 3
+    m, s = got["scores"]["r2_kfold_grouped"]
+    assert 0 < m <= 1 and s >= 0
+    assert pp.shipped_cv_scores(STUDY_FEATURES, STUDY_REGRESSOR, "other data") is None
+    monkeypatch.setattr(pp, "versions", lambda: {**doc["versions"], "scikit-learn": "0.0.1"})
+    with pytest.raises(PredictorError, match=r"computed under scikit-learn .* \(now 0\.0\.1\)"):
+        pp.shipped_cv_scores(STUDY_FEATURES, STUDY_REGRESSOR, digest)

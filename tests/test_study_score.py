@@ -11,9 +11,9 @@ from test_predict_published import make_paper_data
 
 import mgedb.metrics
 import mgedb.predict.predictor
-from mgedb.predict import STUDY_FEATURES
+from mgedb.predict import STUDY_FEATURES, STUDY_REGRESSOR
 from mgedb.predict.predictor import train_predictor
-from mgedb.predict.published import load_published
+from mgedb.predict.published import load_published, shipped_digest
 from mgedb.predict.records import MGE_METRICS
 from mgedb.study import NetworkResult, Run, StudyConfig, StudyResult
 from mgedb.study.report import write_report
@@ -55,8 +55,18 @@ def test_score_gives_intervals_domain_and_training_notice(tmp_path: Path,
                for w in info["warnings"])
     ranking, _ = rank(results)
     assert {"drop_lo", "drop_hi", "in_domain"} <= set(ranking.columns)
+    # the shipped grouped-CV scores of the study's predictor, as default_predictor attaches them
+    cvs = mgedb.predict.predictor.shipped_cv_scores(STUDY_FEATURES, STUDY_REGRESSOR,
+                                                    shipped_digest())
+    assert cvs is not None
+    info["cv_scores"] = cvs
     result = StudyResult(cfg, results, ranking, {}, {"score": 0.0}, "db", predictor=info)
     md = write_report(result).read_text()
+    for label, k in (("R² of the drop, grouped 5-fold", "r2_kfold_grouped"),
+                     ("unseen setting", "tau_lgo"), ("unseen pruner", "tau_lopo"),
+                     ("90 % interval coverage, grouped folds", "coverage_kfold")):
+        m, sd = cvs["scores"][k]
+        assert f"{label}" in md and f"| {m:.3f} ± {sd:.3f} |" in md
     assert "| uniform ⚠ |" in md and "**Domain warnings**" in md
     assert "Intervals: 90 % split-conformal" in md
     table = pd.read_csv(cfg.out / "results.csv")

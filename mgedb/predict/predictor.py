@@ -446,7 +446,7 @@ def default_predictor(features: str = STUDY_FEATURES, *, regressor: str = STUDY_
     """The study's predictor, trained on the shipped published table (PaI rows), cached on disk.
 
     Fitted at first use (grouped 5-fold CV for its scores and split-conformal intervals, then the
-    final per-architecture models and the pooled fallback: well under a minute on 2 idle cores)
+    final per-architecture models and the pooled fallback, on every core)
     rather than shipped as a pickle, because a pickled scikit-learn model is only valid under the
     library versions that wrote it. The cache file (under
     ``platformdirs.user_cache_dir('mgedb')``, or ``$MGEDB_CACHE_DIR``, or ``cache_dir``) is keyed
