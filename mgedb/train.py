@@ -134,7 +134,13 @@ def train_model(model: nn.Module, train_loader: Iterable[Batch], test_loader: It
                 masks: Mapping[str, torch.Tensor] | None = None,
                 config: TrainConfig | None = None,
                 on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
-    """Train ``model`` in place with fixed ``masks`` (None: dense) and report test accuracy."""
+    """Train ``model`` in place with fixed ``masks`` (None: dense) and report test accuracy.
+
+    ``torch.nn.utils.prune`` hooks are folded into the weights first (``masks`` keep them
+    pruned), so the weights trained are the model's leaves."""
+    from mgedb.model_source import strip_prune_hooks
+
+    strip_prune_hooks(model)
     cfg = config or TrainConfig()
     device = torch.device(cfg.device)
     model.to(device)

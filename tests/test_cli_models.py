@@ -133,3 +133,87 @@ def test_prune_then_train_a_factory_model(nets: Path, tmp_path: Path) -> None:
     assert code == 0, err
     code, _, err = run("encode", str(ck), "-m", side["model"], "-o", str(tmp_path / "g.npz"))
     assert code == 0, err
+
+
+def _export(nets: Path, tmp_path: Path, *, dynamic: bool) -> Path:
+    """The prune-hooked factory model as a .pt2 (batch dynamic or fixed at 2)."""
+    torch.manual_seed(0)
+    model = build(parse_model_spec(f"{nets}:net", ["width=3"])).eval()
+    for m in (model.a, model.b, model.c, model.fc):
+        prune.l1_unstructured(m, "weight", amount=0.6)
+    pt2 = tmp_path / ("dyn.pt2" if dynamic else "static.pt2")
+    shapes = ({0: torch.export.Dim("batch")},) if dynamic else None
+    torch.export.save(torch.export.export(model, (torch.zeros(2, 3, 32, 32),),
+                                          dynamic_shapes=shapes), pt2)
+    return pt2
+
+
+def test_prune_train_a_pt2(nets: Path, tmp_path: Path) -> None:
+    """A .pt2 is a model source for prune and train: its structure, re-initialised under --seed
+    (the same seed, the same checkpoint), pruned by a data-driven pruner, trained with the masks
+    fixed (its prune hooks folded), encoded with the pruned checkpoint."""
+    pt2 = _export(nets, tmp_path, dynamic=True)
+    cks = [tmp_path / f"p{i}.pt" for i in range(2)]
+    for ck in cks:
+        code, _, err = run("prune", "-m", str(pt2), "-p", "snip", "-s", "0.5", "--synthetic",
+                           "--synthetic-samples", "16", "-o", str(ck))
+        assert code == 0, err
+    a, b = (torch.load(ck) for ck in cks)
+    assert list(a) == ["a.weight", "a.bias", "b.weight", "b.bias", "c.weight", "c.bias",
+                       "fc.weight", "fc.bias"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    side = json.loads((tmp_path / "p0.pt.json").read_text())
+    assert side["model"] == str(pt2) and side["realised_sparsity"] == pytest.approx(0.5, abs=1e-2)
+    assert "re-initialised" in side["init"]
+    code, _, err = run("train", str(cks[0]), "--synthetic", "--synthetic-samples", "16",
+                       "--epochs", "1", "--device", "cpu")
+    assert code == 0, err
+    trained = torch.load(tmp_path / "p0.trained.pt")
+    for k in ("a.weight", "c.weight", "fc.weight"):
+        assert torch.equal(trained[k] != 0, a[k] != 0)  # masks fixed
+        assert not torch.equal(trained[k], a[k])  # and trained
+    code, _, err = run("encode", str(cks[0]), "-m", str(pt2), "-o", str(tmp_path / "g.npz"))
+    assert code == 0, err
+    assert load_graph(tmp_path / "g.npz").n_edges > 0
+
+
+@pytest.mark.slow  # a two-network study: ~40 s on the shared machine
+def test_study_a_pt2(nets: Path, tmp_path: Path) -> None:
+    pt2 = _export(nets, tmp_path, dynamic=True)
+    code, out, err = run("study", "-m", str(pt2), "-p", "uniform,snip", "-s", "0.9",
+                         "--synthetic-samples", "64", "-e", "mge", "-o", str(tmp_path / "st"),
+                         "--db", str(tmp_path / "db"))
+    assert code == 0, err
+    assert (tmp_path / "st" / "report.md").is_file()
+    assert "snip" in out and "uniform" in out
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit")
+@pytest.mark.parametrize(("args", "words"), [
+    (["prune", "-m", "{static}", "-p", "snip", "-s", "0.5", "--synthetic"],
+     ["fixed batch size of 2", "pruner 'snip'", "dynamic_shapes"]),
+    (["study", "-m", "{static}", "-p", "snip", "-s", "0.9"],
+     ["fixed batch size of 2", "pruner 'snip'"]),
+    (["prune", "-m", "{dyn16}", "-p", "uniform", "-s", "0.5"],
+     ["exported for inputs 3,16,16", "feeds 3,32,32 images"]),
+    (["prune", "-m", "{ts}", "-p", "uniform", "-s", "0.5"], ["TorchScript", "cannot be pruned"]),
+    (["study", "-m", "{ts}", "-p", "uniform", "-s", "0.9"], ["TorchScript", "cannot be pruned"]),
+    (["study", "-m", "{pickle}", "-p", "uniform", "-s", "0.9"], ["does not unpickle"]),
+])
+def test_sources_prune_and_study_refuse_are_one_line(args: list[str], words: list[str],
+                                                     nets: Path, tmp_path: Path) -> None:
+    model = build(parse_model_spec(f"{nets}:net", ["width=3"])).eval()
+    ts, pickle = tmp_path / "net.ts", tmp_path / "net.pkl"
+    made = {"static": lambda: _export(nets, tmp_path, dynamic=False),
+            "dyn16": lambda: _pruned_checkpoint(nets, tmp_path)[1],
+            "ts": lambda: torch.jit.trace(model, torch.zeros(1, 3, 16, 16)).save(str(ts)) or ts,
+            "pickle": lambda: torch.save(model, pickle) or pickle}
+    source = {k: make() for k, make in made.items() if "{" + k + "}" in args}
+    out = tmp_path / "out"
+    code, _, err = run(*[a.format(**source) for a in args], "-o", str(out))
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), err
+    for w in words:
+        assert w in lines[0]
+    assert not out.exists()

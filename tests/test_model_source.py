@@ -12,11 +12,19 @@ import torch
 import torch.nn.utils.prune as prune
 from torch import nn
 
-from mgedb.checkpoint import load_checkpoint
+from mgedb.checkpoint import load_checkpoint, prunable_layers
 from mgedb.encode import encode_checkpoint, encode_model
 from mgedb.errors import CheckpointError, ModelRunError, UnknownModel
 from mgedb.graph import Graph
-from mgedb.model_source import ModelSpec, build, parse_model_args, parse_model_spec
+from mgedb.model_source import (
+    ModelSpec,
+    build,
+    exported_input,
+    parse_model_args,
+    parse_model_spec,
+    require_input,
+    seeded,
+)
 
 FACTORY = textwrap.dedent('''
     import torch.nn.functional as F
@@ -120,7 +128,7 @@ def test_module_factory_torchvision() -> None:
     assert model.fc.out_features == 10
 
 
-EXPORT_WARNING = "ignore:The tensor attributes"  # exporting a prune-hooked model
+EXPORT_WARNING = "ignore:The tensor attribute"  # exporting a prune-hooked model
 
 
 @pytest.mark.filterwarnings(EXPORT_WARNING)
@@ -250,3 +258,73 @@ def test_prune_hooked_module_keeps_module_names() -> None:
     g = encode_model(net, input_shape=(3, 8, 8))
     assert isinstance(g, Graph)
     assert [p.name for p in g.partitions] == ["input", "0", "3"]
+
+
+class WithNorms(nn.Module):
+    """Conv (prune-hooked), batch norm, dropout and a linear layer: what unexport rebuilds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, stride=2, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(4)
+        self.same = nn.Conv2d(4, 4, 3, padding="same", groups=2)
+        self.drop = nn.Dropout(0.5)
+        self.fc = nn.Linear(4 * 4 * 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.same(torch.relu(self.bn(self.conv(x))))
+        return self.fc(self.drop(h.flatten(1)))
+
+
+@pytest.mark.filterwarnings(EXPORT_WARNING)
+def test_unexported_program_is_the_model_it_was_exported_from(tmp_path: Path) -> None:
+    """A .pt2 comes back with its layers as modules (in the model's order, hooks and all): the
+    same outputs, the same state dict keys, and it trains (batch norm follows .train())."""
+    torch.manual_seed(0)
+    model = WithNorms()
+    prune.l1_unstructured(model.conv, "weight", amount=0.5)
+    model.eval()
+    path = tmp_path / "n.pt2"
+    batch = torch.export.Dim("batch")
+    torch.export.save(torch.export.export(model, (torch.randn(2, 3, 8, 8),),
+                                          dynamic_shapes=({0: batch},)), path)
+    net = build(parse_model_spec(str(path)))
+    assert {n: type(m) for n, m in net.named_children() if n in ("conv", "bn", "same", "fc")} \
+        == {"conv": nn.Conv2d, "bn": nn.BatchNorm2d, "same": nn.Conv2d, "fc": nn.Linear}
+    assert list(prunable_layers(net)) == ["conv", "same", "fc"]
+    assert list(net.state_dict()) == list(model.state_dict())
+    assert net.same.padding == "same" and net.same.groups == 2 and net.conv.stride == (2, 2)
+    x = torch.randn(5, 3, 8, 8)
+    assert torch.equal(net(x), model(x))
+    assert torch.equal(net.conv.weight, model.conv.weight)  # the hook recomputes weight
+    net.train()
+    net(x).sum().backward()
+    assert int(net.bn.num_batches_tracked) == 1 and net.conv.weight_orig.grad is not None
+    assert exported_input(net) == (None, 3, 8, 8)
+
+
+@pytest.mark.filterwarnings(EXPORT_WARNING)
+def test_archives_are_reinitialised_under_the_seed(tmp_path: Path) -> None:
+    """Pruning at initialisation of a .pt2: its structure, hooks dropped, re-initialised like
+    the zoo under the seed (the same seed, the same weights); a static batch is named."""
+    torch.manual_seed(0)
+    model = WithNorms()
+    prune.l1_unstructured(model.conv, "weight", amount=0.5)
+    path = tmp_path / "n.pt2"
+    torch.export.save(torch.export.export(model.eval(), (torch.randn(1, 3, 8, 8),)), path)
+    spec = parse_model_spec(str(path))
+    a, _ = seeded(spec, 3, 7)
+    b, _ = seeded(spec, 3, 7)
+    c, _ = seeded(spec, 3, 8)
+    assert "conv.weight_orig" not in a.state_dict() and bool((a.conv.weight != 0).all())
+    assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+    assert not torch.equal(a.conv.weight, c.conv.weight)
+    assert not torch.equal(a.conv.weight, model.conv.weight_orig)
+    assert torch.equal(a.bn.weight, torch.ones(4)) and not a.fc.bias.any()
+    assert exported_input(a) == (1, 3, 8, 8)
+    with pytest.raises(UnknownModel, match=r"fixed batch size of 1, but training feeds .*"
+                                           r"dynamic_shapes"):
+        require_input(a, spec, "training", (3, 8, 8))
+    with pytest.raises(UnknownModel, match=r"exported for inputs 3,8,8, but training feeds "
+                                           r"3,32,32 images"):
+        require_input(a, spec, "training")

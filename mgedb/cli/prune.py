@@ -12,6 +12,7 @@ import typer
 
 from mgedb.cli._app import app
 from mgedb.cli._options import (
+    AllowPickle,
     DataDir,
     DatasetChoice,
     Download,
@@ -74,16 +75,18 @@ def prune_cmd(
     synflow_iterations: int = typer.Option(100, "--synflow-iterations", min=1,
                                            help="synflow only: pruning rounds."),
     download: Download = False,
+    allow_pickle: AllowPickle = False,
     fmt: FormatChoice = Format.table,
 ) -> None:
     """Prune a freshly initialised model at initialisation and save it with a sidecar.
 
     Zoo models are initialised like the reference (Kaiming-normal, zero biases); a factory model
-    (--model file.py:fn or module:fn) keeps its own initialisation, under --seed.
+    (--model file.py:fn or module:fn) keeps its own initialisation, under --seed; an archive (a
+    .pt2, a pickled module) gives the structure, re-initialised like the zoo under --seed.
     """
     from mgedb.checkpoint import save_checkpoint
     from mgedb.datasets import DATASETS, make_loaders
-    from mgedb.model_source import resolve, seeded
+    from mgedb.model_source import require_input, resolve, seeded
     from mgedb.prune import PRUNERS, apply_masks, density_table, layer_densities, prune
     from mgedb.prune import realised_sparsity as realised
 
@@ -103,7 +106,8 @@ def prune_cmd(
                                synthetic_size=_split(synthetic_samples))
         batches = loaders.train
         data_name = loaders.name
-    net, gen = seeded(model_spec, n_classes, seed)
+    net, gen = seeded(model_spec, n_classes, seed, allow_pickle=allow_pickle)
+    require_input(net, model_spec, f"pruner {pruner.value!r}", batches=spec.needs_data)
     start = time.perf_counter()
     with err_console.status(f"pruning {key} with {pruner.value} at sparsity {sparsity} …"):
         masks = prune(net, pruner.value, sparsity, seed, batches, generator=gen,
@@ -117,10 +121,7 @@ def prune_cmd(
         "nonzero": rows[-1]["kept"], "weights": rows[-1]["weights"],
         "layer_densities": layer_densities(masks), "wall_time_s": wall,
         "mgedb_version": _version(),
-        "init": ("torch.manual_seed(seed); build_model (Kaiming-normal, zero biases); "
-                 "pruner continues the same random stream") if model_spec.is_zoo else
-                "torch.manual_seed(seed); the factory's own initialisation; pruner continues "
-                "the same random stream",
+        "init": _init_note(model_spec.kind),
     }
     if pruner is Pruner.ER:
         meta["er_variant"] = er_variant.value
@@ -132,6 +133,15 @@ def prune_cmd(
     render(rows, fmt, title=f"{key} · {pruner.value} · sparsity {sparsity} · seed {seed}")
     err_console.print(f"wrote {out} (+ {out.name}.json): realised sparsity "
                       f"{meta['realised_sparsity']:.6f}, {wall:.2f} s")
+
+
+def _init_note(kind: str) -> str:
+    """How ``prune`` initialised a model of this source kind (recorded in the sidecar)."""
+    how = {"zoo": "build_model (Kaiming-normal, zero biases)",
+           "file": "the factory's own initialisation", "module": "the factory's own initialisation"
+           }.get(kind, "the archive's structure re-initialised (Kaiming-normal conv/linear "
+                       "weights, zero biases, norm layers reset)")
+    return f"torch.manual_seed(seed); {how}; pruner continues the same random stream"
 
 
 def _dense_accuracy(value: float | None, record: Path | None) -> float | None:
@@ -185,6 +195,7 @@ def train_cmd(
                                     help="Trained checkpoint (default: <checkpoint>.trained.pt; "
                                          "dense: <model>-<dataset>-dense-seed<seed>.pt)."),
     download: Download = False,
+    allow_pickle: AllowPickle = False,
     fmt: FormatChoice = Format.table,
 ) -> None:
     """Train a pruned checkpoint with fixed masks (or a dense baseline); write it and its record."""
@@ -192,7 +203,7 @@ def train_cmd(
 
     from mgedb.checkpoint import load_checkpoint, read_sidecar, save_checkpoint
     from mgedb.datasets import DATASETS, make_loaders
-    from mgedb.model_source import resolve, seeded
+    from mgedb.model_source import require_input, resolve, seeded
     from mgedb.train import recipe, train_model, training_record
 
     if dense and checkpoint is not None:
@@ -213,14 +224,16 @@ def train_cmd(
 
     masks = None
     if dense:
-        net, _ = seeded(model_spec, n_classes, run_seed)
-        stem = model_spec.target if model_spec.is_zoo else model_spec.factory
+        net, _ = seeded(model_spec, n_classes, run_seed, allow_pickle=allow_pickle)
+        stem = model_spec.factory or Path(model_spec.target).stem
         target = out or Path(f"{stem}-{dataset.value}-dense-seed{run_seed}.pt")
     else:
         assert checkpoint is not None
-        loaded = load_checkpoint(checkpoint, model_spec, classes=n_classes)
+        loaded = load_checkpoint(checkpoint, model_spec, classes=n_classes,
+                                 allow_pickle=allow_pickle)
         net, masks = loaded.model, loaded.masks
         target = out or checkpoint.with_name(checkpoint.stem + ".trained.pt")
+    require_input(net, model_spec, "training")
     loaders = make_loaders(dataset.value, data_dir, batch_size, synthetic=synthetic,
                            seed=run_seed, classes=n_classes, download=download,
                            synthetic_size=_split(synthetic_samples))

@@ -61,8 +61,12 @@ class Run:
         return f"{self.pruner} {self.sparsity:g} seed {self.seed}"
 
     def name(self, model: str) -> str:
-        stem = re.sub(r"[^A-Za-z0-9_.=-]+", "_", model).strip("_")  # a factory spec: file-safe
-        return f"{stem}-{self.pruner}-s{self.sparsity:g}-seed{self.seed}"
+        return f"{file_stem(model)}-{self.pruner}-s{self.sparsity:g}-seed{self.seed}"
+
+
+def file_stem(model: str) -> str:
+    """A model label (zoo name, factory spec, archive path) made file-safe."""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", model).strip("_")
 
 
 @dataclass(frozen=True)

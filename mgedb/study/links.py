@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from mgedb.atomic import write_json
 from mgedb.errors import ClusterError
-from mgedb.study.config import DATA_PRUNERS, NetworkResult, Run, StudyConfig
+from mgedb.study.config import DATA_PRUNERS, NetworkResult, Run, StudyConfig, file_stem
 from mgedb.study.measure import Source, compute, measure
 
 if TYPE_CHECKING:
@@ -200,7 +200,7 @@ class StudyWork:
             return []
         tag = f"{_data_name(cfg, self.classes)}-e{cfg.train_epochs}"
         folder = cfg.out / "training"
-        jobs = [TrainJob(s, None, folder / f"{cfg.model}-dense-seed{s}-{tag}.json", None)
+        jobs = [TrainJob(s, None, folder / f"{file_stem(cfg.model)}-dense-seed{s}-{tag}.json", None)
                 for s in cfg.seeds]
         for run in self.runs:
             ckpt = self.checkpoint(run)

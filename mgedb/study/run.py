@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from mgedb.errors import DataError, OutputPathError
-from mgedb.study.config import StudyConfig, StudyProgress, StudyResult
+from mgedb.errors import DataError, OutputPathError, UnknownModel
+from mgedb.study.config import DATA_PRUNERS, StudyConfig, StudyProgress, StudyResult
 from mgedb.study.executors import Executor, LocalExecutor
 from mgedb.study.links import StudyWork
 from mgedb.study.measure import timed
 from mgedb.study.score import rank, score
+
+if TYPE_CHECKING:
+    from mgedb.model_source import ModelSpec
 
 __all__ = ["run_study"]
 
@@ -26,6 +30,25 @@ log = logging.getLogger("mgedb.study")
 
 def _noop(stage: str, done: int, total: int, detail: str) -> None:
     del stage, done, total, detail
+
+
+def _preflight(cfg: StudyConfig, spec: ModelSpec) -> None:
+    """Refuse, before any work, a model source the study cannot prune and train."""
+    from mgedb.model_source import build, require_input
+
+    if spec.kind == "torchscript":
+        raise UnknownModel(f"--model {spec.label}: a TorchScript archive cannot be pruned or "
+                           "encoded (its ops run out of the tracer's sight); give the "
+                           "architecture as file.py:factory, module:factory or a .pt2 from "
+                           "torch.export")
+    if spec.kind == "pickle":
+        raise UnknownModel(f"--model {spec.label}: a study does not unpickle models; give the "
+                           "architecture as file.py:factory, module:factory or a .pt2 from "
+                           "torch.export (or prune it with `mgedb prune --allow-pickle`)")
+    if spec.kind == "export":
+        needs = [p for p in cfg.pruners if p in DATA_PRUNERS]
+        why = "training" if cfg.train_epochs else f"pruner {needs[0]!r}" if needs else "the study"
+        require_input(build(spec), spec, why, batches=bool(needs or cfg.train_epochs))
 
 
 # -- the job -------------------------------------------------------------------------------------
@@ -37,7 +60,9 @@ def run_study(cfg: StudyConfig, *, executor: Executor | None = None,
     from mgedb.model_source import parse_model_spec
     from mgedb.store import open_store
 
-    cfg = replace(cfg, model=parse_model_spec(cfg.model).label)
+    spec = parse_model_spec(cfg.model)
+    cfg = replace(cfg, model=spec.label)
+    _preflight(cfg, spec)
     if cfg.dataset not in DATASETS:
         raise DataError(f"unknown dataset {cfg.dataset!r}; choose from {', '.join(DATASETS)}")
     if cfg.data_dir is not None and not cfg.data_dir.is_dir():
