@@ -284,6 +284,7 @@ def _reference_cut(reference_dir: Path, tag: str, fraction: float) -> Graph:
                             encoding="mge-reference")
 
 
+@pytest.mark.slow  # 3-4 min each on ArcadeDB, which is not Neo4j: the real server runs the fixtures
 @pytest.mark.parametrize("tag", list(REFERENCE_CUTS))
 def test_reference_fixture_cut_ingest_reingest_metrics_delete(store: Neo4jStore,
                                                              reference_dir: Path,
