@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 # One BLAS/OpenMP thread per process: the suite runs on 2 shared cores, where oversubscribed
 # thread pools (torch, OpenBLAS, ARPACK) cost more than they save. Set before torch is imported.
@@ -54,28 +56,6 @@ def reference_dir() -> Path:
         pytest.skip(f"reference fixtures not found at {path} (they live in ../shared beside "
                     "the repo)")
     return path
-
-
-# -- Bolt-compatible stand-in (ArcadeDB), not Neo4j: tests/arcadedb_server.py ------------------
-import contextlib  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from typing import Any  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def arcadedb_server() -> Iterator[Any]:
-    """An in-process ArcadeDB server with the Bolt plugin (a Bolt-compatible stand-in, not Neo4j)
-    on a free 127.0.0.1 port, with a random password, a fresh temporary root and the database
-    created; stopped and deleted at the end of the session, also when tests fail. Skips, with the
-    reason, where the arcadedb-embedded wheel or its JVM cannot start."""
-    from arcadedb_server import LABEL, ArcadeUnavailable, arcadedb_bolt_server
-
-    with contextlib.ExitStack() as stack:
-        try:
-            server = stack.enter_context(arcadedb_bolt_server())
-        except ArcadeUnavailable as e:
-            pytest.skip(f"{LABEL}: the in-process ArcadeDB server cannot start here ({e})")
-        yield server
 
 
 # -- the quick study, run once per session (tests/test_study.py, tests/test_study_ray.py) --------

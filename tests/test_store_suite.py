@@ -5,8 +5,8 @@ The ``store`` fixture is parametrised over the embedded store (Kùzu, always) an
 starts a throw-away Neo4j 5.26 + GDS 2.13 where Java and Maven are installed, see
 tools/neo4j/server.py; docker/README.md has the other ways). ``neo4j_store`` is built
 from the ``neo4j_connection`` fixture (uri/user/password/database from the ``NEO4J_*`` variables):
-override ``neo4j_connection`` in a conftest to point the very same suite at another Bolt server
-(e.g. an ArcadeDB stand-in). On a live server the suite only touches networks it creates and
+override ``neo4j_connection`` in a conftest to point the very same suite at another Bolt server.
+On a live server the suite only touches networks it creates and
 deletes them afterwards.
 """
 
