@@ -424,8 +424,9 @@ class _Builder:
             parts = frozenset(int(x) for x in uniq)
         self.emitters.append(_Emitter(count, fill, self.index[part], parts, dup))
 
-    def _weights(self, i: int) -> np.ndarray:
-        w = np.abs(self.weights[i])
+    def _weights(self, i: int, at: tuple[np.ndarray, ...]) -> np.ndarray:
+        """|w| of layer ``i`` at the kept positions ``at`` (never a copy of the whole weight)."""
+        w = np.abs(self.weights[i][at])
         return w.astype(np.float16).astype(np.float32) if self.reference else w
 
     def _spec(self, i: int, op: Op, nnz: int) -> None:
@@ -448,7 +449,7 @@ class _Builder:
         dst_base = self.base(part)
         if self.reference and isinstance(s, Ident):
             dst_base = s.base + s.size  # positional concatenation onto the previous block
-        wv = self._weights(i)[o, f]
+        wv = self._weights(i, (o, f))
         o64, f64 = o.astype(np.int64), f.astype(np.int64)
         n_out, n_in = w_full.shape
         positions = s.size // n_in  # Linear over the last dim of an N-d value: once per position
@@ -507,7 +508,7 @@ class _Builder:
         o, ci, ka, kb = (x.astype(np.int64) for x in np.nonzero(w_full))
         self._spec(i, op, len(o))
         c = (o // (cout // groups)) * cin_g + ci
-        wv = self._weights(i)[o, ci, ka, kb]
+        wv = self._weights(i, (o, ci, ka, kb))
         kind = EdgeKind.SHORTCUT if role == "shortcut" else EdgeKind.CONV
         # valid output rows / cols for each kernel row / col
         ys = [np.arange(ho)[(r >= 0) & (r < grid_h)]
@@ -616,20 +617,55 @@ class _Builder:
         if not suspect or self.reference:
             return src, dst, weight, kind
         starts = np.concatenate([[0], np.cumsum([e.count for e in self.emitters])])
-        mask = np.zeros(len(src), bool)
-        for j in suspect:
-            mask[starts[j]:starts[j + 1]] = True
-        s, d, w, k = src[mask], dst[mask], weight[mask], kind[mask]
-        order = np.lexsort((d, s))
-        s, d, w, k = s[order], d[order], w[order], k[order]
-        first = np.concatenate([[True], (s[1:] != s[:-1]) | (d[1:] != d[:-1])])
-        group = np.cumsum(first) - 1
-        w_sum = np.bincount(group, weights=w).astype(np.float32)
-        k_min = np.full(int(group[-1]) + 1 if len(group) else 0, 255, np.uint8)
-        np.minimum.at(k_min, group, k)
-        keep = ~mask
-        return (np.concatenate([src[keep], s[first]]), np.concatenate([dst[keep], d[first]]),
-                np.concatenate([weight[keep], w_sum]), np.concatenate([kind[keep], k_min]))
+        marked = set(suspect)
+        spans = [(int(starts[j]), int(starts[j + 1])) for j in range(len(self.emitters))]
+        hit = [spans[j] for j in sorted(marked)]
+        # one int64 key per suspect edge, sorted stably: the order lexsort((d, s)) gives
+        key = np.concatenate([src[a:b] for a, b in hit]).astype(np.int64)
+        key *= self.n
+        key += np.concatenate([dst[a:b] for a, b in hit])
+        order = np.argsort(key, kind="stable")
+        w = np.concatenate([weight[a:b] for a, b in hit])[order]
+        k = np.concatenate([kind[a:b] for a, b in hit])[order]
+        key = key[order]
+        del order
+        first = np.empty(len(key), bool)
+        first[:1] = True
+        np.not_equal(key[1:], key[:-1], out=first[1:])
+        group: np.ndarray = np.cumsum(first, dtype=np.int32 if len(key) < 2**31 else np.int64)
+        np.subtract(group, 1, out=group)
+        w_sum = np.bincount(group, weights=w).astype(np.float32)  # in order, as before
+        del group, w
+        heads = np.flatnonzero(first)
+        k_min = np.minimum.reduceat(k, heads) if len(heads) else k[:0]
+        del k, first
+        key = key[heads]
+        del heads
+        # the kept blocks move to the front in place, the merged pairs follow, the arrays shrink
+        pos = 0
+        for j, (a, b) in enumerate(spans):
+            if j in marked:
+                continue
+            for arr in (src, dst, weight, kind):
+                _move(arr, a, b, pos)
+            pos += b - a
+        end = pos + len(key)
+        np.floor_divide(key, self.n, out=src[pos:end], casting="unsafe")
+        np.remainder(key, self.n, out=dst[pos:end], casting="unsafe")
+        weight[pos:end] = w_sum
+        kind[pos:end] = k_min
+        for arr in (src, dst, weight, kind):
+            arr.resize(end, refcheck=False)
+        return src, dst, weight, kind
+
+
+def _move(arr: np.ndarray, a: int, b: int, to: int, chunk: int = 1 << 20) -> None:
+    """``arr[to:to + b - a] = arr[a:b]`` for ``to <= a``, a chunk at a time (no full copy)."""
+    if to == a:
+        return
+    for x in range(a, b, chunk):
+        y = min(b, x + chunk)
+        arr[to + x - a:to + y - a] = arr[x:y]
 
 
 def _available_memory() -> int | None:
