@@ -1,6 +1,10 @@
 """Encoder benchmark: time and peak memory of building MGEs, printed as a table.
 
 Usage: ``python bench/encode.py [--cases resnet20:0.9,conv6:0.9,conv6:0.6] [--repeat 3]``
+and ``python bench/encode.py --torchvision [resnet18,vgg11,…] [--input 32]`` (the 13 torchvision
+classification models of the real-models audit, random init, 90 % per-layer L1 pruning with
+``torch.nn.utils.prune``; needs torchvision, the test extra). Their perturbation-oracle checks are
+tests: ``pytest --runslow tests/test_encode_torchvision.py``.
 
 Masks follow the reference's ER variant (density ∝ sum(shape)/prod(shape), saturated at 1) so edge
 counts match the published graphs' scale (ResNet-20 ER-0.9 ≈ 6.4 M reference edges). Peak memory is
@@ -25,6 +29,8 @@ from rich.table import Table
 from mgedb.checkpoint import prunable_layers
 from mgedb.encode.mge import build_mge
 from mgedb.encode.trace import trace_model
+from mgedb.errors import MgedbError
+from mgedb.graph import Graph
 from mgedb.models import build_model
 
 
@@ -69,12 +75,76 @@ def run(name: str, sparsity: float, reference: bool, repeat: int) -> dict[str, f
             "peak_MiB": peak / 2**20, "bytes_per_edge": peak / max(m, 1)}
 
 
+#: The audit's torchvision classification models (constructor arguments; AlexNet needs 64×64).
+TORCHVISION = {
+    "resnet18": {}, "resnet50": {}, "vgg11": {}, "mobilenet_v2": {}, "regnet_x_400mf": {},
+    "alexnet": {}, "densenet121": {}, "squeezenet1_0": {}, "shufflenet_v2_x1_0": {},
+    "googlenet": {"aux_logits": False, "init_weights": True}, "mobilenet_v3_small": {},
+    "efficientnet_b0": {}, "convnext_tiny": {},
+}
+
+
+def run_torchvision(name: str, size: int) -> dict[str, object]:
+    """Encode one pruned torchvision model (``mge``): time, traced peak, or the refusal."""
+    import warnings
+
+    import torchvision
+    from torch.nn.utils import prune
+
+    from mgedb.encode import encode_model
+    from mgedb.model_source import strip_prune_hooks
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = getattr(torchvision.models, name)(weights=None, num_classes=10,
+                                                **TORCHVISION[name]).eval()
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d | torch.nn.Linear):
+            prune.l1_unstructured(m, "weight", amount=0.9)
+    strip_prune_hooks(net)
+    size = max(size, 64) if name == "alexnet" else size
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    try:
+        g = encode_model(net, encoding="mge", input_shape=(3, size, size))
+    except MgedbError as e:
+        tracemalloc.stop()
+        return {"model": name, "size": size, "refused": str(e)}
+    dt = time.perf_counter() - t0
+    assert isinstance(g, Graph)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"model": name, "size": size, "nodes": g.n_nodes, "edges": g.n_edges, "s": dt,
+            "bytes_per_edge": peak / max(g.n_edges, 1)}
+
+
+def torchvision_table(names: list[str], size: int) -> None:
+    table = Table(title="torchvision models, 90 % L1 per layer, mge (one core)")
+    for col in ("model", "input", "nodes", "edges", "s", "peak B/edge", "refusal"):
+        table.add_column(col, justify="left" if col in ("model", "refusal") else "right")
+    for name in names:
+        r = run_torchvision(name, size)
+        if "refused" in r:
+            table.add_row(name, f"{r['size']}²", "", "", "", "", str(r["refused"]).split(";")[0])
+        else:
+            table.add_row(name, f"{r['size']}²", f"{r['nodes']:,}", f"{r['edges']:,}",
+                          f"{r['s']:.1f}", f"{r['bytes_per_edge']:.1f}", "")
+    Console(width=160).print(table)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--cases", default="resnet20:0.9,resnet20:0.98,conv6:0.9,wrn28_2:0.9")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--torchvision", nargs="?", const=",".join(TORCHVISION), default=None,
+                    help="Comma-separated torchvision models (default: all 13 of the audit).")
+    ap.add_argument("--input", type=int, default=32, help="--torchvision: input height/width.")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.torchvision:
+        torchvision_table(args.torchvision.split(","), args.input)
+        return
     table = Table(title="MGE construction (one core)")
     for col in ("model", "sparsity", "flavour", "nodes", "edges", "trace s", "build s",
                 "peak MiB", "B/edge"):
