@@ -98,6 +98,15 @@ def test_encode_metrics_ingest_a_factory_and_a_pt2(nets: Path, tmp_path: Path) -
         assert json.loads(out)["n_edges"] == a.n_edges
 
 
+
+def _assert_one_line_error(code: int, err: str, words: list[str]) -> None:
+    """Exit code 2 and one ``Error:`` line on stderr holding every one of ``words``."""
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), err
+    for w in words:
+        assert w in lines[0]
+
 @pytest.mark.parametrize(("args", "words"), [
     (["-m", "{nets}:missing"], ["no callable 'missing'"]),
     (["-m", "{nets}:net", "--model-arg", "width"], ["NAME=VALUE"]),
@@ -113,11 +122,7 @@ def test_bad_model_inputs_are_one_line(args: list[str], words: list[str], nets: 
     out = tmp_path / "g.npz"
     code, _, err = run("encode", str(ck), *[a.format(nets=nets) for a in args],
                             "-o", str(out))
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), err
-    for w in words:
-        assert w in lines[0]
+    _assert_one_line_error(code, err, words)
     assert not out.exists()
 
 
@@ -211,9 +216,5 @@ def test_sources_prune_and_study_refuse_are_one_line(args: list[str], words: lis
     source = {k: make() for k, make in made.items() if "{" + k + "}" in args}
     out = tmp_path / "out"
     code, _, err = run(*[a.format(**source) for a in args], "-o", str(out))
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), err
-    for w in words:
-        assert w in lines[0]
+    _assert_one_line_error(code, err, words)
     assert not out.exists()

@@ -56,6 +56,12 @@ def versions() -> dict[str, str]:
             "numpy": str(np.__version__)}
 
 
+def version_changes(saved: dict[str, Any]) -> list[str]:
+    """``"name saved (now current)"`` for every :func:`versions` entry that differs from
+    ``saved``."""
+    return [f"{k} {saved.get(k)} (now {v})" for k, v in versions().items() if saved.get(k) != v]
+
+
 #: Nominal coverage of the prediction intervals.
 LEVEL = 0.9
 
@@ -203,8 +209,7 @@ class Predictor:
         if not isinstance(obj, dict) or obj.get("format") != FORMAT:
             raise PredictorError(f"{path}: not an mgedb predictor (expected format {FORMAT})")
         saved = obj["manifest"].get("versions") or {"mgedb": obj["manifest"].get("mgedb_version")}
-        now = versions()
-        diff = [f"{k} {saved.get(k)} (now {v})" for k, v in now.items() if saved.get(k) != v]
+        diff = version_changes(saved)
         if diff:
             raise PredictorError(
                 f"{path}: saved under {', '.join(diff)}; a pickled scikit-learn model is only "
@@ -429,8 +434,7 @@ def shipped_cv_scores(spec: str, regressor: str, digest: str) -> dict[str, Any] 
     row = doc.get("candidates", {}).get(f"{regressor}:{spec}")
     if doc.get("data_digest") != digest or row is None:
         return None
-    saved, now = doc.get("versions") or {}, versions()
-    diff = [f"{k} {saved.get(k)} (now {v})" for k, v in now.items() if saved.get(k) != v]
+    diff = version_changes(doc.get("versions") or {})
     if diff:
         raise PredictorError(
             f"mgedb/data/predictor_cv.json was computed under {', '.join(diff)}; its CV scores "
