@@ -22,7 +22,7 @@ from mgedb.cli._options import (
 )
 from mgedb.cli._render import Format, err_console, render, render_mapping
 from mgedb.errors import MgedbError
-from mgedb.graph import GraphSet
+from mgedb.graph import Graph, GraphSet
 from mgedb.metrics.registry import MGE_METRICS, SIZE_METRICS
 from mgedb.vocab import Engine, MotifMethod
 
@@ -82,36 +82,62 @@ def metrics_cmd(
     db: DbPath = None,
 ) -> None:
     """Topometrics of a graph file, checkpoint or stored network (help: ``_HELP``)."""
+    from mgedb.cli._background import Pending, start
+    from mgedb.metrics.registry import BGE_METRICS, resolve
+    from mgedb.model_source import parse_input_shape
+
+    shape = parse_input_shape(input_shape)
+    # validate names before any expensive work
+    names: list[str] | None = None
+    if ramanujan:
+        from mgedb.metrics.ramanujan import resolve_ramanujan
+
+        names = resolve_ramanujan(only)
+    elif only is not None:
+        names = resolve(only)
+
+    def source_of() -> Source:
+        from mgedb.model_source import resolve as resolve_model
+        from mgedb.study.measure import Source
+
+        spec = resolve_model(model, model_args or (), source) if model is not None or (
+            source.suffix == ".pt2") else None
+        return Source.parse(source, model=spec, classes=classes, encoding=encoding,
+                            allow_pickle=allow_pickle, input_shape=shape)
+
+    pending: Pending[Graph | GraphSet] | None = None
+    if engine is Engine.ARRAY and source.suffix != ".npz" and source.is_file():
+        # a checkpoint: torch is imported and the model encoded in a child process while this
+        # one loads numba, SciPy and the metric kernels (docs/metrics.md, "Speed")
+        pending = start(lambda: source_of().load(err_console.status))
+    try:
+        if pending is None:
+            src = source_of()
+            if engine is not Engine.ARRAY or src.key is not None:
+                if ramanujan:
+                    raise MgedbError("--ramanujan is computed by the array engine only; drop "
+                                     "--engine")
+                stored = _stored_metrics(src, engine, only, seed, store, db, normalised)
+                _output([stored], fmt, str(source))
+                if stored.get("agree") is False:
+                    raise typer.Exit(1)
+                return
+            value = src.load(err_console.status)
+        else:
+            from mgedb.metrics.kernels import warm_up
+
+            warm_up()
+            value = pending.result()
+    finally:
+        if pending is not None:
+            pending.cancel()
     from mgedb.metrics import (
         compute_bge_metrics,
         compute_mge_metrics,
         compute_ramanujan,
         normalise,
     )
-    from mgedb.metrics.ramanujan import resolve_ramanujan
-    from mgedb.metrics.registry import BGE_METRICS, resolve
-    from mgedb.model_source import parse_input_shape
-    from mgedb.model_source import resolve as resolve_model
-    from mgedb.study.measure import Source
 
-    spec = resolve_model(model, model_args or (), source) if model is not None or (
-        source.suffix == ".pt2") else None
-    src = Source.parse(source, model=spec, classes=classes, encoding=encoding,
-                       allow_pickle=allow_pickle, input_shape=parse_input_shape(input_shape))
-    # validate names before any expensive work
-    if engine is not Engine.ARRAY or src.key is not None:
-        if ramanujan:
-            raise MgedbError("--ramanujan is computed by the array engine only; drop --engine")
-        stored = _stored_metrics(src, engine, only, seed, store, db, normalised)
-        _output([stored], fmt, str(source))
-        if stored.get("agree") is False:
-            raise typer.Exit(1)
-        return
-    if ramanujan:
-        names = resolve_ramanujan(only)
-    elif only is not None:
-        names = resolve(only)
-    value = src.load(err_console.status)
     rows: list[dict[str, Any]]
     if isinstance(value, GraphSet):
         if normalised:

@@ -9,28 +9,73 @@
 * lower-level pieces (:func:`degrees`, :func:`symmetric_adjacency`, :func:`spectral_gap`, …) for
   engines that read a graph out of a database.
 
-docs/metrics.md defines every metric in both flavours.
+docs/metrics.md defines every metric in both flavours. The names below are imported on first
+access (PEP 562), so importing one submodule does not import them all.
 """
 
-from mgedb.metrics.bge import aggregate_bge, compute_bge_metrics
-from mgedb.metrics.connectivity import components, cut_edges, cut_nodes, k_core
-from mgedb.metrics.local import local_counts, one_hop, strength
-from mgedb.metrics.mge import compute_mge_metrics, normalise
-from mgedb.metrics.neighbourhood import motif_estimate, motif_sample_size, two_hop
-from mgedb.metrics.ramanujan import aggregate_ramanujan, compute_ramanujan, ramanujan_layer
-from mgedb.metrics.registry import METRICS, MetricSpec, published_columns, spec
-from mgedb.metrics.spectral import (
-    LaplacianOperator,
-    laplacian,
-    laplacian_operator,
-    laplacian_radius,
-    operator_radius,
-    spectral_gap,
-    spectral_radius,
-    symmetric_adjacency,
-    top_abs_eigenvalues,
-)
-from mgedb.metrics.views import GraphView, closed_csr, degrees, directed_csr, to_igraph
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mgedb.metrics.bge import aggregate_bge, compute_bge_metrics
+    from mgedb.metrics.connectivity import components, cut_edges, cut_nodes, k_core
+    from mgedb.metrics.local import local_counts, one_hop, strength
+    from mgedb.metrics.mge import compute_mge_metrics, normalise
+    from mgedb.metrics.neighbourhood import motif_estimate, motif_sample_size, two_hop
+    from mgedb.metrics.ramanujan import aggregate_ramanujan, compute_ramanujan, ramanujan_layer
+    from mgedb.metrics.registry import METRICS, MetricSpec, published_columns, spec
+    from mgedb.metrics.spectral import (
+        LaplacianOperator,
+        laplacian,
+        laplacian_operator,
+        laplacian_radius,
+        operator_radius,
+        spectral_gap,
+        spectral_radius,
+        symmetric_adjacency,
+        top_abs_eigenvalues,
+    )
+    from mgedb.metrics.views import GraphView, closed_csr, degrees, directed_csr, to_igraph
+
+_EXPORTS: dict[str, str] = {  # name -> the submodule that defines it
+    "aggregate_bge": "bge",
+    "compute_bge_metrics": "bge",
+    "components": "connectivity",
+    "cut_edges": "connectivity",
+    "cut_nodes": "connectivity",
+    "k_core": "connectivity",
+    "local_counts": "local",
+    "one_hop": "local",
+    "strength": "local",
+    "compute_mge_metrics": "mge",
+    "normalise": "mge",
+    "motif_estimate": "neighbourhood",
+    "motif_sample_size": "neighbourhood",
+    "two_hop": "neighbourhood",
+    "aggregate_ramanujan": "ramanujan",
+    "compute_ramanujan": "ramanujan",
+    "ramanujan_layer": "ramanujan",
+    "METRICS": "registry",
+    "MetricSpec": "registry",
+    "published_columns": "registry",
+    "spec": "registry",
+    "LaplacianOperator": "spectral",
+    "laplacian": "spectral",
+    "laplacian_operator": "spectral",
+    "laplacian_radius": "spectral",
+    "operator_radius": "spectral",
+    "spectral_gap": "spectral",
+    "spectral_radius": "spectral",
+    "symmetric_adjacency": "spectral",
+    "top_abs_eigenvalues": "spectral",
+    "GraphView": "views",
+    "closed_csr": "views",
+    "degrees": "views",
+    "directed_csr": "views",
+    "to_igraph": "views",
+}
 
 __all__ = [
     "METRICS",
@@ -69,3 +114,14 @@ __all__ = [
     "top_abs_eigenvalues",
     "two_hop",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a submodule on first use: ``import mgedb.metrics.registry`` (the CLI's help) does
+    not pay for numba, SciPy and igraph; ``from mgedb.metrics import compute_mge_metrics`` does."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -19,9 +19,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from mgedb.errors import MgedbError, StoreIntegrityError, UnknownMetric
 from mgedb.graph import Graph, GraphSet
@@ -35,6 +33,9 @@ from mgedb.metrics.registry import (
 )
 from mgedb.store.protocol import MetricValues, NetworkInfo
 from mgedb.vocab import Flavour
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["ARRAY_ONLY", "FLAVOURS", "DbMetricEngine", "Mismatch", "compare_engines",
            "flavour_params"]

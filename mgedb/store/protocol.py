@@ -27,12 +27,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import TracebackType
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
-import pandas as pd
 
 from mgedb.graph import Graph, GraphSet
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["GraphStore", "MetricValues", "NetworkInfo", "ProgressFn", "Rows"]
 

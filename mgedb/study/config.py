@@ -9,13 +9,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from mgedb.errors import MgedbError, PruningError
 from mgedb.predict import STUDY_FEATURES
 from mgedb.vocab import Dataset, Encoding, Engine, Pruner, flavour_of
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "ALL_PRUNERS",
@@ -187,6 +188,8 @@ class StudyResult:
 
     def table(self) -> pd.DataFrame:
         """One row per network: identity, metrics, predicted and true drop."""
+        import pandas as pd
+
         rows = []
         for n in self.networks:
             row: dict[str, Any] = {"key": n.key, "pruner": n.run.pruner,
