@@ -274,11 +274,18 @@ class _Emitter:
     dst_part: int
     src_parts: frozenset[int]
     may_duplicate: bool
+    #: () -> (key, weight): the block's edges with its own repeated pairs already merged, never
+    #: materialising the repeats (key = src·n + dst, unique; weight = the float64 sum in emission
+    #: order, as float32), all of kind ``kind``; None where the block has no such path
+    merged: Any = None
+    kind: int = 0
 
 
 class _Builder:
-    def __init__(self, trace: Trace, weights: dict[int, np.ndarray], reference: bool) -> None:
+    def __init__(self, trace: Trace, weights: dict[int, np.ndarray], reference: bool,
+                 premerge: bool = True) -> None:
         self.trace, self.weights, self.reference = trace, weights, reference
+        self.premerge = premerge
         self.plan = _plan(trace)
         if reference:
             self._reference_input()
@@ -424,9 +431,9 @@ class _Builder:
             parts = frozenset(int(x) for x in uniq)
         self.emitters.append(_Emitter(count, fill, self.index[part], parts, dup))
 
-    def _weights(self, i: int, at: tuple[np.ndarray, ...]) -> np.ndarray:
-        """|w| of layer ``i`` at the kept positions ``at`` (never a copy of the whole weight)."""
-        w = np.abs(self.weights[i][at])
+    def _abs(self, weight: np.ndarray, at: tuple[np.ndarray, ...]) -> np.ndarray:
+        """|w| at the kept positions ``at`` (never a copy of the whole weight)."""
+        w = np.abs(weight[at])
         return w.astype(np.float16).astype(np.float32) if self.reference else w
 
     def _spec(self, i: int, op: Op, nnz: int) -> None:
@@ -442,34 +449,73 @@ class _Builder:
 
     def _op_linear(self, i: int, op: Op) -> None:
         w_full = self.weights[i]
-        o, f = np.nonzero(w_full)
-        self._spec(i, op, len(o))
+        per_col = _column_nonzeros(w_full)
+        self._spec(i, op, int(per_col.sum()))
         s = self.struct(op.inputs[0])
         part = self.plan.target[i]
         dst_base = self.base(part)
         if self.reference and isinstance(s, Ident):
             dst_base = s.base + s.size  # positional concatenation onto the previous block
-        wv = self._weights(i, (o, f))
-        o64, f64 = o.astype(np.int64), f.astype(np.int64)
         n_out, n_in = w_full.shape
         positions = s.size // n_in  # Linear over the last dim of an N-d value: once per position
-        if positions > 1:
-            if self.reference:
-                raise ReferenceUnsupported(f"layer {op.params['name']!r}: Linear on a non-flat "
-                                           "input; use --encoding mge")
-            at = np.arange(positions, dtype=np.int64)[:, None]
-            f64, o64 = (at * n_in + f64[None, :]).ravel(), (at * n_out + o64[None, :]).ravel()
-            wv = np.tile(wv, positions)
+        if positions > 1 and self.reference:
+            raise ReferenceUnsupported(f"layer {op.params['name']!r}: Linear on a non-flat "
+                                       "input; use --encoding mge")
+        if isinstance(s, Ident):
+            per_pos = np.full(positions, int(per_col.sum()), np.int64)
+        else:
+            cnt = s.counts
+            per_pos = np.array([int(per_col @ cnt[p * n_in:(p + 1) * n_in])
+                                for p in range(positions)], np.int64)
+        # row blocks of about _CHUNK edges each: the nonzeros of a block, in emission order
+        step = max(1, int(_CHUNK * n_out // max(int(per_pos.max(initial=0)), 1)))
+
+        def blocks() -> Any:
+            """(p, o, f, |w|) per row block: position outer, row-major nonzeros inner."""
+            for p in range(positions):
+                for r0 in range(0, n_out, step):
+                    rows = w_full[r0:r0 + step]
+                    o, f = np.nonzero(rows)
+                    wv = self._abs(rows, (o, f))
+                    o += r0 + p * n_out
+                    f += p * n_in
+                    yield o, f, wv
 
         def fill(src: Any, dst: Any, w: Any, k: Any) -> None:
-            nodes, owner = _expand(f64, s)
-            src[:] = nodes
-            dst[:] = dst_base + o64[owner]
-            w[:] = wv[owner]
+            pos = 0
+            for o, f, wv in blocks():
+                if isinstance(s, Ident):
+                    sl = slice(pos, pos + len(o))
+                    np.add(f, s.base, out=src[sl], casting="unsafe")
+                    np.add(o, dst_base, out=dst[sl], casting="unsafe")
+                    w[sl] = wv
+                else:
+                    nodes, owner = _expand(f, s)
+                    sl = slice(pos, pos + len(nodes))
+                    src[sl] = nodes
+                    np.add(o[owner], dst_base, out=dst[sl], casting="unsafe")
+                    w[sl] = wv[owner]
+                pos = sl.stop
             k[:] = EdgeKind.LINEAR
 
-        count = len(o64) if isinstance(s, Ident) else int(s.counts[f64].sum())
-        self._add_emitter(count, fill, part, s, isinstance(s, Gathered) and s.overlapping)
+        def merged() -> tuple[I64, np.ndarray]:
+            keys, ws = [], []
+            for o, f, wv in blocks():  # a (src, dst) pair's edges all lie in one row block
+                nodes, owner = _expand(f, s)
+                key = nodes * self.n
+                key += o[owner]
+                key += dst_base
+                uniq, inv = np.unique(key, return_inverse=True)
+                del key, nodes
+                keys.append(uniq)
+                ws.append(np.bincount(inv, weights=wv[owner], minlength=len(uniq))
+                          .astype(np.float32))
+            return _cat(keys, np.int64), _cat(ws, np.float32)
+
+        dup = isinstance(s, Gathered) and s.overlapping
+        self._add_emitter(int(per_pos.sum()), fill, part, s, dup)
+        if dup:
+            self.emitters[-1].merged, self.emitters[-1].kind = merged, int(EdgeKind.LINEAR)
         self._set_output(op, part)
 
     def _set_output(self, op: Op, part: int) -> None:
@@ -508,7 +554,7 @@ class _Builder:
         o, ci, ka, kb = (x.astype(np.int64) for x in np.nonzero(w_full))
         self._spec(i, op, len(o))
         c = (o // (cout // groups)) * cin_g + ci
-        wv = self._weights(i, (o, ci, ka, kb))
+        wv = self._abs(w_full, (o, ci, ka, kb))
         kind = EdgeKind.SHORTCUT if role == "shortcut" else EdgeKind.CONV
         # valid output rows / cols for each kernel row / col
         ys = [np.arange(ho)[(r >= 0) & (r < grid_h)]
@@ -575,8 +621,40 @@ class _Builder:
         self._set_output(op, part)
 
     # -- assembly -------------------------------------------------------------------------------
+    def _classify(self) -> tuple[list[int], list[int], list[int]]:
+        """Emitter indices: blocks kept as they are, blocks whose repeated pairs merge after
+        filling, blocks merged while they are generated (their pairs meet no other block's)."""
+        if self.reference:
+            return list(range(len(self.emitters))), [], []
+        by_dst: dict[int, list[int]] = {}
+        for j, e in enumerate(self.emitters):
+            by_dst.setdefault(e.dst_part, []).append(j)
+        plain: list[int] = []
+        raw: list[int] = []
+        pre: list[int] = []
+        for js in by_dst.values():
+            alone = {x: not any(self.emitters[x].src_parts & self.emitters[y].src_parts
+                                for y in js if y != x) for x in js}
+            shared = not all(alone.values())
+            for j in js:
+                e = self.emitters[j]
+                if not (shared or e.may_duplicate):
+                    plain.append(j)
+                elif alone[j] and e.merged is not None and self.premerge:
+                    pre.append(j)
+                else:
+                    raw.append(j)
+        return sorted(plain), sorted(raw), sorted(pre)
+
     def assemble(self) -> Graph:
-        total = sum(e.count for e in self.emitters)
+        plain, raw, pre = self._classify()
+        merged = []
+        for j in pre:
+            merged.append(self.emitters[j].merged())
+            self.emitters[j].fill = self.emitters[j].merged = None  # free what it holds
+        n_pre = sum(len(key) for key, _ in merged)
+        fills = [self.emitters[j] for j in plain + raw]
+        total = sum(e.count for e in fills) + n_pre
         idt = np.int32 if self.n < 2**31 - 1 else np.int64
         need = total * (2 * np.dtype(idt).itemsize + 5)
         free = _available_memory()
@@ -588,45 +666,49 @@ class _Builder:
                 f"{self.partitions[big.dst_part].name!r}); encode at a smaller --input-shape or "
                 "a sparser model"
             )
-        src = np.empty(total, idt)
-        dst = np.empty(total, idt)
+        src: Any = np.empty(total, idt)
+        dst: Any = np.empty(total, idt)
         weight = np.empty(total, np.float32)
         kind = np.empty(total, np.uint8)
         pos = 0
-        for e in self.emitters:
+        for e in fills:  # kept blocks first, in order, then the blocks that merge after
             sl = slice(pos, pos + e.count)
             e.fill(src[sl], dst[sl], weight[sl], kind[sl])
+            e.fill = None
             pos += e.count
-        src, dst, weight, kind = self._dedup(src, dst, weight, kind)
+        start = pos - sum(self.emitters[j].count for j in raw)
+        for j, (key, w) in zip(pre, merged, strict=True):
+            sl = slice(pos, pos + len(key))
+            np.floor_divide(key, self.n, out=src[sl], casting="unsafe")
+            np.remainder(key, self.n, out=dst[sl], casting="unsafe")
+            weight[sl] = w
+            kind[sl] = self.emitters[j].kind
+            pos = sl.stop
+        del merged
+        if pos > start:
+            src, dst, weight, kind = self._merge(src, dst, weight, kind, start, unique=not raw)
         return Graph(src=src, dst=dst, weight=weight, kind=kind, partitions=self.partitions,
                      encoding=(Encoding.MGE_REFERENCE if self.reference else Encoding.MGE).value,
                      layers=tuple(self.layers))
 
-    def _dedup(self, src: Any, dst: Any, weight: Any, kind: Any) -> tuple[Any, Any, Any, Any]:
-        """Collapse repeated (src, dst) pairs where they can occur (see module docstring)."""
-        by_dst: dict[int, list[int]] = {}
-        for j, e in enumerate(self.emitters):
-            by_dst.setdefault(e.dst_part, []).append(j)
-        suspect: list[int] = []
-        for js in by_dst.values():
-            shared = any(
-                self.emitters[x].src_parts & self.emitters[y].src_parts
-                for n, x in enumerate(js) for y in js[n + 1:]
-            )
-            suspect += [j for j in js if shared or self.emitters[j].may_duplicate]
-        if not suspect or self.reference:
-            return src, dst, weight, kind
-        starts = np.concatenate([[0], np.cumsum([e.count for e in self.emitters])])
-        marked = set(suspect)
-        spans = [(int(starts[j]), int(starts[j + 1])) for j in range(len(self.emitters))]
-        hit = [spans[j] for j in sorted(marked)]
-        # one int64 key per suspect edge, sorted stably: the order lexsort((d, s)) gives
-        key = np.concatenate([src[a:b] for a, b in hit]).astype(np.int64)
+    def _merge(self, src: Any, dst: Any, weight: Any, kind: Any, start: int, *,
+               unique: bool) -> tuple[Any, Any, Any, Any]:
+        """Collapse repeated (src, dst) pairs of ``[start:]`` into one edge each (see the module
+        docstring), sorted by (src, dst) after the kept blocks; ``unique``: none repeat."""
+        key = src[start:].astype(np.int64)
         key *= self.n
-        key += np.concatenate([dst[a:b] for a, b in hit])
-        order = np.argsort(key, kind="stable")
-        w = np.concatenate([weight[a:b] for a, b in hit])[order]
-        k = np.concatenate([kind[a:b] for a, b in hit])[order]
+        key += dst[start:]
+        order = np.argsort(key, kind="stable")  # the order lexsort((dst, src)) gives
+        if unique:
+            for arr in (weight, kind):
+                arr[start:] = arr[start:][order]
+            del order
+            key.sort()
+            np.floor_divide(key, self.n, out=src[start:], casting="unsafe")
+            np.remainder(key, self.n, out=dst[start:], casting="unsafe")
+            return src, dst, weight, kind
+        w = weight[start:][order]
+        k = kind[start:][order]
         key = key[order]
         del order
         first = np.empty(len(key), bool)
@@ -641,31 +723,30 @@ class _Builder:
         del k, first
         key = key[heads]
         del heads
-        # the kept blocks move to the front in place, the merged pairs follow, the arrays shrink
-        pos = 0
-        for j, (a, b) in enumerate(spans):
-            if j in marked:
-                continue
-            for arr in (src, dst, weight, kind):
-                _move(arr, a, b, pos)
-            pos += b - a
-        end = pos + len(key)
-        np.floor_divide(key, self.n, out=src[pos:end], casting="unsafe")
-        np.remainder(key, self.n, out=dst[pos:end], casting="unsafe")
-        weight[pos:end] = w_sum
-        kind[pos:end] = k_min
+        end = start + len(key)
+        np.floor_divide(key, self.n, out=src[start:end], casting="unsafe")
+        np.remainder(key, self.n, out=dst[start:end], casting="unsafe")
+        weight[start:end] = w_sum
+        kind[start:end] = k_min
         for arr in (src, dst, weight, kind):
             arr.resize(end, refcheck=False)
         return src, dst, weight, kind
 
 
-def _move(arr: np.ndarray, a: int, b: int, to: int, chunk: int = 1 << 20) -> None:
-    """``arr[to:to + b - a] = arr[a:b]`` for ``to <= a``, a chunk at a time (no full copy)."""
-    if to == a:
-        return
-    for x in range(a, b, chunk):
-        y = min(b, x + chunk)
-        arr[to + x - a:to + y - a] = arr[x:y]
+_CHUNK = 1 << 20  # edges generated at a time where a block is generated in pieces
+
+
+def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.empty(0, dtype)
+
+
+def _column_nonzeros(w: np.ndarray) -> I64:
+    """Nonzeros per column of a 2-d weight, a few rows at a time (no full-size mask)."""
+    out = np.zeros(w.shape[1], np.int64)
+    step = max(1, _CHUNK // max(w.shape[1], 1))
+    for r in range(0, w.shape[0], step):
+        out += np.count_nonzero(w[r:r + step], axis=0)
+    return out
 
 
 def _available_memory() -> int | None:
