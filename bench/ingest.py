@@ -228,62 +228,38 @@ def bench_neo4j(g: Graph, batches: list[int]) -> list[dict[str, Any]]:
 
 
 def bench_neo4j_import(g: Graph, root: Path, heap: str = "2g") -> list[dict[str, Any]]:
-    """``neo4j-admin database import full`` (offline, into a fresh store) of one network's unit
-    nodes and W edges, from the CSV files mgedb's tables give; the jars of tools/neo4j."""
-    import pyarrow.compute as pc
-    import pyarrow.csv as pacsv
+    """``mgedb neo4j import-set`` of one network, then ``neo4j-admin database import full`` of it
+    (offline, into a fresh store) with the jars of tools/neo4j."""
+    import json
 
-    from mgedb.store.tables import build_tables
+    from mgedb.store.neo4j_import import MANIFEST, write_import_set
 
     lib = Path(__file__).resolve().parent.parent / "tools" / "neo4j" / "target" / "lib"
     if not lib.is_dir():
         return [{"what": "neo4j-admin import", "note": f"no jars in {lib} (make neo4j first)"}]
     t0 = time.perf_counter()
-    tables = build_tables(g, "bench-import")
-    t_tables = time.perf_counter() - t0
-    csv = root / "csv"
-    csv.mkdir()
-    opts = pacsv.WriteOptions(include_header=False)
-    t0 = time.perf_counter()
-    node_args = []
-    # import ids are < 2**56: the node's index (uid - the network's uid base); uid a property
-    base = min(pc.min(t["uid"]).as_py() for t in tables.units.values())
-    for label, rows in tables.units.items():
-        rows = rows.select(["uid", "network", "partition", "idx", "channel", "row", "col"])
-        rows = rows.add_column(0, "id", pc.subtract(rows["uid"], base))
-        (csv / f"{label}-h.csv").write_text(
-            ":ID,uid:long,network,partition:int,idx:int,channel:int,row:int,col:int\n")
-        pacsv.write_csv(rows, csv / f"{label}.csv", opts)
-        node_args.append(f"--nodes=Unit:{label}={csv / f'{label}-h.csv'},{csv / f'{label}.csv'}")
-    (csv / "W-h.csv").write_text(":START_ID,:END_ID,w:float,kind:int,eid:int\n")
-    edge_files = [str(csv / "W-h.csv")]
-    for i, block in enumerate(tables.edges):
-        t = block.table
-        t = t.set_column(0, "from", pc.subtract(t["from"], base))
-        t = t.set_column(1, "to", pc.subtract(t["to"], base))
-        pacsv.write_csv(t, csv / f"W{i}.csv", opts)
-        edge_files.append(str(csv / f"W{i}.csv"))
-    t_csv = time.perf_counter() - t0
+    out = write_import_set(root / "set", [(g, {})])
+    t_set = time.perf_counter() - t0
     home = root / "home"
     (home / "conf").mkdir(parents=True)
     (home / "conf" / "neo4j.conf").write_text(f"server.directories.data={home / 'data'}\n"
                                               f"server.directories.logs={home / 'logs'}\n")
+    args = json.loads((out.directory / MANIFEST).read_text())["args"]
     cmd = ["java", f"-Xmx{heap}", "-cp", f"{lib}/*", "org.neo4j.cli.AdminTool", "database",
-           "import", "full", *node_args, f"--relationships=W={','.join(edge_files)}",
-           "--id-type=integer", "--threads=2", "--max-off-heap-memory=2G",
-           f"--report-file={root / 'import.report'}", "--overwrite-destination", "neo4j"]
+           "import", "full", "neo4j", *args, "--threads=2", "--max-off-heap-memory=2G",
+           f"--report-file={root / 'import.report'}", "--overwrite-destination"]
     env = {**os.environ, "NEO4J_HOME": str(home), "NEO4J_CONF": str(home / "conf")}
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    run = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=out.directory)
     t_imp = time.perf_counter() - t0
-    if out.returncode != 0:
-        tail = " / ".join((out.stdout + out.stderr).strip().splitlines()[-3:])
+    if run.returncode != 0:
+        tail = " / ".join((run.stdout + run.stderr).strip().splitlines()[-3:])
         return [{"what": "neo4j-admin import", "note": f"failed: {tail}"}]
     size = _size(home / "data")
     return [{"what": f"neo4j-admin database import full (heap {heap}, off-heap 2G, 2 threads)",
              "edges": g.n_edges, "seconds": round(t_imp, 1),
              "edges/s (edge step)": round(g.n_edges / t_imp), "nodes/s": "",
-             "note": f"tables {t_tables:.1f} s + CSV {t_csv:.1f} s first; store "
+             "note": f"import set (mgedb neo4j import-set) {t_set:.1f} s first; store "
                      f"{size / g.n_edges:.0f} B/edge"}]
 
 

@@ -240,3 +240,62 @@ def test_a_server_that_does_not_come_up_in_time_is_a_clear_error(tmp_path: Path)
     finally:
         if kept and Path(kept[1]).name.startswith("mgedb-neo4j-"):
             shutil.rmtree(kept[1], ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_an_imported_set_lists_verifies_and_measures_like_an_ingested_one(tmp_path: Path
+                                                                         ) -> None:
+    """``mgedb neo4j import-set`` + ``server.py import`` (neo4j-admin import into a server of its
+    own): ``mgedb ls``, ``verify`` and ``metrics --engine both`` pass on the imported networks,
+    and ``ingest-graph`` of one of them finds it stored (nothing to do)."""
+    import shlex
+    import shutil
+    import subprocess
+    import sys
+
+    tool = Path(__file__).resolve().parent.parent / "tools" / "neo4j" / "server.py"
+    if not (tool.parent / "target" / ".pom-sha256").is_file() or not shutil.which("java"):
+        pytest.skip("no Neo4j jars in tools/neo4j/target (make neo4j resolves them)")
+    graphs = {"hand1": _hand_made()[1], "random12": random_graph(12),
+              "ref13": random_graph(13, encoding="mge-reference"), "tiny": tiny_graph()}
+    files = [str(save_graph(tmp_path / f"{n}.npz", g)) for n, g in graphs.items()]
+    code, out, err = _cli("neo4j", "import-set", str(tmp_path / "set"), *files)
+    assert code == 0, err
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEO4J_")}
+    env |= {"MGEDB_NEO4J_STATE": str(tmp_path / "state"), "MGEDB_NEO4J_HEAP": "1g",
+            "MGEDB_NEO4J_PAGECACHE": "256m"}
+    r = subprocess.run([sys.executable, str(tool), "import", str(tmp_path / "set")], env=env,
+                       capture_output=True, text=True, timeout=400)
+    try:
+        assert r.returncode == 0, r.stderr
+        for line in (tmp_path / "state" / "env").read_text().splitlines():
+            k, _, v = line.removeprefix("export ").partition("=")
+            env[k] = shlex.split(v)[0]
+        neo = {k: env[k] for k in ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD",
+                                   "NEO4J_DATABASE")} | {"MGEDB_STORE": "neo4j"}
+        code, out, err = _cli("ls", "--format", "json", env=neo)
+        import json
+
+        listed = {row["key"]: row for row in json.loads(out)}
+        assert code == 0 and set(listed) == {graph_key(g) for g in graphs.values()}, err
+        assert all(row["complete"] for row in listed.values())
+        code, out, err = _cli("verify", "--format", "json", env=neo)
+        assert code == 0 and all(row["verified"] == "ok" for row in json.loads(out)), out + err
+        for name, g in graphs.items():
+            code, out, err = _cli("metrics", graph_key(g), "--engine", "both",
+                                  "--format", "json", env=neo)
+            assert code == 0, f"{name}: engines disagree on the imported network\n{out}\n{err}"
+        code, out, err = _cli("ingest-graph", files[3], "--format", "json", env=neo)
+        assert code == 0 and json.loads(out)["key"] == graph_key(graphs["tiny"]), err
+        from mgedb.store.neo4j_store import Neo4jStore
+
+        with Neo4jStore.connect(neo["NEO4J_URI"], "neo4j", neo["NEO4J_PASSWORD"]) as s:
+            names = set(s.query("SHOW CONSTRAINTS YIELD name")["name"])
+            assert {"unit_uid", "network_key", "layer_key", "channel_key"} <= names
+            g = graphs["random12"]
+            got = s.read_graph(graph_key(g))
+            assert np.array_equal(got.src, g.src) and np.array_equal(got.dst, g.dst)
+            assert np.array_equal(got.weight, g.weight)
+    finally:
+        subprocess.run([sys.executable, str(tool), "stop"], env=env, capture_output=True,
+                       timeout=120)

@@ -1,5 +1,5 @@
 """Store commands: ``ingest``, ``ingest-graph``, ``ls``, ``rm``, ``verify``, ``migrate``, ``query``,
-``neo4j check``.
+``neo4j check``, ``neo4j import-set``.
 
 The store is the embedded one (Ladybug, ``--db PATH``, default under the user data directory) unless
 ``--store neo4j`` (or ``MGEDB_STORE=neo4j``); Neo4j reads ``NEO4J_URI``, ``NEO4J_USER``,
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -418,3 +419,38 @@ def neo4j_check_cmd(
     render_mapping(shown, fmt, title="Neo4j")
     if report["missing"]:
         raise typer.Exit(1)
+
+
+@neo4j_app.command("import-set")
+def neo4j_import_set_cmd(
+    directory: Path = typer.Argument(..., show_default=False,
+                                     help="A new (or empty) directory for the import set."),
+    graph_files: list[Path] = typer.Argument(..., show_default=False,
+                                             help="Graph files (.npz from `mgedb encode`)."),
+    fmt: FormatChoice = Format.table,
+) -> None:
+    """Write graph files as an import set for `neo4j-admin database import full` (offline, into a
+    stopped server; it REPLACES the database, so give every network it is to hold).
+
+    The set holds exactly what `mgedb ingest-graph FILE --store neo4j` would store (complete
+    networks with their integrity counts), a header per CSV file and `import.sh`, the command.
+    The dev server: `python tools/neo4j/server.py import DIR`. See docker/README.md."""
+    from mgedb.atomic import check_writable
+    from mgedb.store.neo4j_import import write_import_set
+    from mgedb.study.measure import Source
+
+    check_writable(directory, directory=True)
+    sources = []
+    for f in graph_files:
+        if f.suffix != ".npz":
+            raise MgedbError(f"{f}: not a graph file; encode checkpoints with `mgedb encode` "
+                             "first (an import set takes .npz graph files)")
+        sources.append(Source(path=f, meta={"graph_file": f.name}))
+    with err_console.status("writing the import set …"):
+        out = write_import_set(directory, ((s.load(), s.ingest_meta()) for s in sources))
+    render_mapping({"directory": str(out.directory), "networks": len(out.keys),
+                    "n_nodes": out.n_nodes, "n_edges": out.n_edges,
+                    "script": str(out.directory / "import.sh")}, fmt, title="import set")
+    err_console.print("with the server stopped (it replaces database neo4j), run:")
+    typer.echo(f"cd {shlex.quote(str(out.directory))} && {shlex.join(out.command())}",
+               err=fmt is not Format.table)

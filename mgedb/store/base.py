@@ -48,7 +48,7 @@ from mgedb.store.tables import (
 )
 from mgedb.vocab import flavour_of
 
-__all__ = ["BaseStore"]
+__all__ = ["NETWORK_FIELDS", "BaseStore", "ingest_key", "network_props"]
 
 log = logging.getLogger("mgedb.store")
 _S = TypeVar("_S")
@@ -58,6 +58,72 @@ _META_FIELDS = ("source", "model", "dataset", "pruner", "sparsity", "seed", "cla
 _FLOAT_FIELDS = ("sparsity", "accuracy", "dense_accuracy")
 _INT_FIELDS = ("seed", "classes")
 _DELETE_BATCH = 50_000
+
+
+#: Every property of a ``(:Network)`` node (``network/begin`` sets them all; unset ones null).
+NETWORK_FIELDS = ("key", "kind", "uid_base", "source", "model", "dataset", "pruner", "sparsity",
+                  "seed", "encoding", "flavour", "classes", "input_shape", "accuracy",
+                  "dense_accuracy", "created", "mgedb_version", "digest", "checkpoint",
+                  "dimension", "n_nodes", "n_edges", "layout", "extra", "counts")
+
+
+def ingest_key(graph: Graph | GraphSet, meta: dict[str, Any]) -> tuple[str, str | None]:
+    """The store key of ``graph`` — ``meta["key"]`` (taken out of ``meta``) when given, else the
+    graph's content key — and its digest (None when the key was given)."""
+    given = meta.pop("key", None)
+    digest = None if given else graph_digest(graph)
+    return str(given or graph_key(graph, digest=digest)), digest
+
+
+def network_props(key: str, graph: Graph | GraphSet, meta: dict[str, Any],
+                  metrics_only: bool = False, digest: str | None = None) -> dict[str, Any]:
+    """The ``(:Network)`` properties of ``graph`` stored under ``key`` (all but ``key`` and
+    ``complete``; see :data:`NETWORK_FIELDS`): what ``meta`` gives (its fields are taken out of
+    it, the rest goes to ``extra`` as JSON), the encoder's provenance, digest, sizes, layout and
+    integrity counts."""
+    digest = digest or graph_digest(graph)
+    is_set = isinstance(graph, GraphSet)
+    graphs = graph.graphs if isinstance(graph, GraphSet) else (graph,)
+    # the encoder's provenance (model, classes, pruner, seed, …) fills what meta leaves out
+    known = dict(graph.meta)
+    if "sparsity_target" in known:
+        known["sparsity"] = known.pop("sparsity_target")
+    for name in ("model", "classes", "pruner", "sparsity", "seed", "dataset", "input_shape"):
+        if name in known and meta.get(name) is None:
+            meta[name] = known[name]
+    encoding = str(meta.pop("encoding", None) or graph.encoding)
+    flavour = meta.pop("flavour", None) or flavour_of(encoding)
+    props: dict[str, Any] = {
+        "kind": "metrics" if metrics_only else ("bge" if is_set else "mge"),
+        "encoding": encoding,
+        "flavour": str(flavour),
+        "uid_base": uid_base(key),
+        "created": now_iso(),
+        "mgedb_version": mgedb_version(),
+        "digest": digest,
+        "n_nodes": sum(g.n_nodes for g in graphs),
+        "n_edges": sum(g.n_edges for g in graphs),
+        "dimension": None if is_set else [int(d) for d in graphs[0].dimension],
+        "layout": graph_layout(graph),
+        "counts": None if metrics_only else counts_json(graph_counts(graph)),
+    }
+    for name in _META_FIELDS:
+        if name in meta:
+            props[name] = meta.pop(name)
+    for name in _FLOAT_FIELDS:
+        if name in props:
+            props[name] = opt_float(props[name])
+    for name in _INT_FIELDS:
+        if name in props:
+            props[name] = opt_int(props[name])
+    if "input_shape" in props and props["input_shape"] is not None:
+        props["input_shape"] = [int(x) for x in props["input_shape"]]
+    for name in ("source", "model", "dataset", "pruner", "checkpoint", "created"):
+        if name in props:
+            props[name] = opt_str(props[name])
+    props["extra"] = json.dumps({k: plain(v) for k, v in meta.items()}, default=str) \
+        if meta else None
+    return props
 
 
 # -- the shared implementation ------------------------------------------------------------------
@@ -164,15 +230,8 @@ class BaseStore(DbMetricEngine, RecordTable):
             {"units": found["units"], "edges": found["edges"]})})
 
     def _begin(self, key: str, props: Mapping[str, Any]) -> None:
-        params = {
-            "key": key, "kind": None, "uid_base": None, "source": None, "model": None,
-            "dataset": None, "pruner": None, "sparsity": None, "seed": None, "encoding": None,
-            "flavour": None, "classes": None, "input_shape": None, "accuracy": None,
-            "dense_accuracy": None, "created": None, "mgedb_version": None, "digest": None,
-            "checkpoint": None, "dimension": None, "n_nodes": None, "n_edges": None,
-            "layout": None, "extra": None, "counts": None,
-        }
-        params.update(props)
+        params: dict[str, Any] = dict.fromkeys(NETWORK_FIELDS)
+        params.update(props, key=key)
         self._write("network/begin", params)
 
     def ingest(self, graph: Graph | GraphSet, meta: Mapping[str, Any] | None = None, *,
@@ -187,9 +246,7 @@ class BaseStore(DbMetricEngine, RecordTable):
         ``metrics_only`` stores the Network node and its metrics, not the unit graph.
         """
         meta = dict(meta or {})
-        given = meta.pop("key", None)
-        digest = None if given else graph_digest(graph)
-        key = str(given or graph_key(graph, digest=digest))
+        key, digest = ingest_key(graph, meta)
         existing = self.run_query("network/get", {"key": key})
         if not existing.empty:
             row = {str(k): v for k, v in existing.iloc[0].to_dict().items()}
@@ -204,7 +261,7 @@ class BaseStore(DbMetricEngine, RecordTable):
                 log.warning("network %s is marked complete but fails verification (%s); "
                             "replacing it", key, problems[0])
             self.delete(key)
-        props = self._network_props(key, graph, meta, metrics_only, digest)
+        props = network_props(key, graph, meta, metrics_only, digest)
         if not metrics_only:
             clash = self.run_query("network/uid_clash", {"key": key, "uid_base": props["uid_base"]})
             if not clash.empty:
@@ -247,51 +304,7 @@ class BaseStore(DbMetricEngine, RecordTable):
             raise
         return key
 
-    def _network_props(self, key: str, graph: Graph | GraphSet, meta: dict[str, Any],
-                       metrics_only: bool, digest: str | None = None) -> dict[str, Any]:
-        digest = digest or graph_digest(graph)
-        is_set = isinstance(graph, GraphSet)
-        graphs = graph.graphs if isinstance(graph, GraphSet) else (graph,)
-        # the encoder's provenance (model, classes, pruner, seed, …) fills what meta leaves out
-        known = dict(graph.meta)
-        if "sparsity_target" in known:
-            known["sparsity"] = known.pop("sparsity_target")
-        for name in ("model", "classes", "pruner", "sparsity", "seed", "dataset", "input_shape"):
-            if name in known and meta.get(name) is None:
-                meta[name] = known[name]
-        encoding = str(meta.pop("encoding", None) or graph.encoding)
-        flavour = meta.pop("flavour", None) or flavour_of(encoding)
-        props: dict[str, Any] = {
-            "kind": "metrics" if metrics_only else ("bge" if is_set else "mge"),
-            "encoding": encoding,
-            "flavour": str(flavour),
-            "uid_base": uid_base(key),
-            "created": now_iso(),
-            "mgedb_version": mgedb_version(),
-            "digest": digest,
-            "n_nodes": sum(g.n_nodes for g in graphs),
-            "n_edges": sum(g.n_edges for g in graphs),
-            "dimension": None if is_set else [int(d) for d in graphs[0].dimension],
-            "layout": graph_layout(graph),
-            "counts": None if metrics_only else counts_json(graph_counts(graph)),
-        }
-        for name in _META_FIELDS:
-            if name in meta:
-                props[name] = meta.pop(name)
-        for name in _FLOAT_FIELDS:
-            if name in props:
-                props[name] = opt_float(props[name])
-        for name in _INT_FIELDS:
-            if name in props:
-                props[name] = opt_int(props[name])
-        if "input_shape" in props and props["input_shape"] is not None:
-            props["input_shape"] = [int(x) for x in props["input_shape"]]
-        for name in ("source", "model", "dataset", "pruner", "checkpoint", "created"):
-            if name in props:
-                props[name] = opt_str(props[name])
-        props["extra"] = json.dumps({k: plain(v) for k, v in meta.items()}, default=str) \
-            if meta else None
-        return props
+    _network_props = staticmethod(network_props)
 
     # -- metrics ---------------------------------------------------------------------------------
     def set_metrics(self, key: str, metrics: Mapping[str, float], *, engine: str = "array"

@@ -3,13 +3,19 @@
     python tools/neo4j/server.py start      # background; writes .neo4j/env, prints the URI
     python tools/neo4j/server.py stop       # stops it and removes its temporary directory
     python tools/neo4j/server.py run -- CMD # start, run CMD with NEO4J_* set, always stop
+    python tools/neo4j/server.py import DIR # a new server whose database is the import set DIR
 
 The jars come from Maven Central through ``tools/neo4j/pom.xml`` (``mvn package`` copies Neo4j
 into ``target/lib`` and GDS into ``target/plugins``; ``~/.m2`` caches them, so later starts are
 offline). The server listens on a free 127.0.0.1 port (Bolt only, no HTTP), with a random
 password (set over Bolt, never on a command line, never printed), ``gds.*`` unrestricted and its
 data, logs and import folder in a fresh temporary directory. A failed start keeps that directory
-and prints the server log's last lines. Needs only the standard library and the ``neo4j`` driver.
+and prints the server log's last lines. Needs only the standard library and the ``neo4j`` driver
+(``import`` also mgedb, for its schema).
+
+``import DIR`` stops a running server, builds a fresh one's database offline from an import set
+(``mgedb neo4j import-set DIR GRAPH…``: ``neo4j-admin database import full`` with the set's
+arguments, ``--overwrite-destination``), starts it and creates mgedb's constraints and indexes.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import json
 import os
 import secrets
 import shlex
@@ -40,6 +47,10 @@ START_TIMEOUT = float(os.environ.get("MGEDB_NEO4J_START_TIMEOUT", "180"))
 HEAP = os.environ.get("MGEDB_NEO4J_HEAP", "2g")
 PAGECACHE = os.environ.get("MGEDB_NEO4J_PAGECACHE", "1g")
 DATABASE = "neo4j"
+# off-heap memory of neo4j-admin import (its own default is 90 % of the free memory)
+IMPORT_MEMORY = os.environ.get("MGEDB_NEO4J_IMPORT_MEMORY", "1g")
+MANIFEST = "import-set.json"  # mgedb.store.neo4j_import.MANIFEST
+IMPORT_FORMAT = 1
 # The JVM options Neo4j's own launcher passes (conf/neo4j.conf defaults of the distribution).
 JVM_OPTS = [
     "-XX:+UseG1GC", "-XX:-OmitStackTraceInFastThrow", "-XX:+UnlockExperimentalVMOptions",
@@ -58,6 +69,10 @@ class Unavailable(Exception):
 
 class StartFailed(Exception):
     """The server did not come up."""
+
+
+class BadInput(Exception):
+    """What was asked cannot work (exit code 2)."""
 
 
 def _say(msg: str) -> None:
@@ -184,8 +199,53 @@ def _pid() -> int | None:
     return pid
 
 
-def start() -> str:
-    """Start the server in the background; returns the Bolt URI."""
+def _import_args(directory: Path) -> list[str]:
+    """The ``neo4j-admin database import full`` arguments of the import set in ``directory``."""
+    path = directory / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise BadInput(f"{directory}: not an import set ({path}: {type(e).__name__}); write one "
+                       "with `mgedb neo4j import-set DIR GRAPH.npz …`") from None
+    if manifest.get("format") != IMPORT_FORMAT:
+        raise BadInput(f"{path}: import set format {manifest.get('format')!r}, this launcher "
+                       f"reads {IMPORT_FORMAT}; write it again with this mgedb")
+    return ["database", "import", "full", DATABASE, *manifest["args"], "--overwrite-destination"]
+
+
+def _import(java: str, home: Path, directory: Path, args: list[str]) -> float:
+    """Run neo4j-admin import of ``directory`` into ``home``'s (stopped, new) database."""
+    cmd = [java, f"-Xmx{HEAP}", "-cp", str(TARGET / "lib" / "*"), "org.neo4j.cli.AdminTool",
+           *args, f"--report-file={home / 'logs' / 'import.report'}",
+           f"--max-off-heap-memory={IMPORT_MEMORY}"]
+    env = {**os.environ, "NEO4J_HOME": str(home), "NEO4J_CONF": str(home / "conf")}
+    t0 = time.monotonic()
+    with open(home / "logs" / "import.log", "wb") as log:
+        code = subprocess.call(cmd, env=env, cwd=directory, stdout=log, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL)
+    if code != 0:
+        tail = "\n".join((home / "logs" / "import.log").read_text(errors="replace")
+                         .splitlines()[-15:])
+        raise StartFailed(f"neo4j-admin import of {directory} failed (exit {code}); files kept "
+                          f"in {home}\n{tail}")
+    return time.monotonic() - t0
+
+
+def _create_schema(uri: str, password: str) -> None:
+    """mgedb's constraints and indexes (cypher/schema/constraints), as any mgedb write makes."""
+    try:
+        from mgedb.store.neo4j_store import Neo4jStore
+    except ImportError as e:
+        raise StartFailed(f"cannot import mgedb ({e}) to create its schema; run this with the "
+                          "project's Python (.venv/bin/python)") from None
+    with Neo4jStore.connect(uri, "neo4j", password, DATABASE) as store:
+        store.ensure_schema()
+
+
+def start(import_set: Path | None = None) -> str:
+    """Start the server in the background (its database first imported offline from
+    ``import_set``, when given); returns the Bolt URI."""
+    args = _import_args(import_set) if import_set is not None else None
     if _pid() is not None:
         raise StartFailed(f"a server is already running (pid file {STATE / 'pid'}); "
                           "run `make neo4j-stop` first")
@@ -197,6 +257,10 @@ def start() -> str:
     port = free_port()
     uri = f"bolt://127.0.0.1:{port}"
     (home / "conf" / "neo4j.conf").write_text(_conf(home, port))
+    if import_set is not None and args is not None:
+        _say(f"importing {import_set} (neo4j-admin database import full) ...")
+        took = _import(java, home, import_set, args)
+        _say(f"imported in {took:.1f} s")
     cp = os.pathsep.join([str(TARGET / "lib" / "*"), str(TARGET / "plugins" / "*")])
     cmd = [java, f"-Xms{HEAP}", f"-Xmx{HEAP}", *JVM_OPTS, "-cp", cp, ENTRY,
            f"--home-dir={home}", f"--config-dir={home / 'conf'}"]
@@ -209,6 +273,8 @@ def start() -> str:
     password = secrets.token_urlsafe(18)
     try:
         _set_password(uri, password, t0 + START_TIMEOUT, proc, home)
+        if import_set is not None:
+            _create_schema(uri, password)
     except BaseException as e:
         _kill(proc.pid)
         (STATE / "pid").unlink(missing_ok=True)
@@ -292,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("start")
     sub.add_parser("stop")
     sub.add_parser("jars", help="only resolve the jars (mvn package)")
+    i = sub.add_parser("import", help="stop, build a new database from an import set, start")
+    i.add_argument("directory", type=Path, help="an import set (mgedb neo4j import-set)")
     r = sub.add_parser("run")
     r.add_argument("command", nargs=argparse.REMAINDER)
     a = ap.parse_args(argv)
@@ -303,12 +371,21 @@ def main(argv: list[str] | None = None) -> int:
             stop()
         elif a.cmd == "jars":
             ensure_jars()
+        elif a.cmd == "import":
+            _import_args(a.directory)  # refuse a wrong directory before stopping anything
+            if _pid() is not None:
+                _say("stopping the running server (its database is replaced)")
+                stop()
+            print(start(a.directory))
         else:
             cmd = a.command[1:] if a.command[:1] == ["--"] else a.command
             return run(cmd)
     except Unavailable as e:
         _say(str(e))
         return 3
+    except BadInput as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return 2
     except StartFailed as e:
         _say(f"start failed: {e}")
         return 1
