@@ -36,10 +36,12 @@ from mgedb.vocab import Dataset
 
 __all__ = [
     "DATASETS",
+    "IMAGE_SHAPE",
     "BatchLoader",
     "ImageSet",
     "Loaders",
     "canonical_dataset",
+    "check_input_shape",
     "download_cifar",
     "load_cifar",
     "load_tinyimagenet",
@@ -53,7 +55,8 @@ DATASETS: dict[str, tuple[int, tuple[float, float, float], tuple[float, float, f
     Dataset.CIFAR100: (100, (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
     Dataset.TINYIMAGENET: (200, (0.4802, 0.4481, 0.3975), (0.2770, 0.2691, 0.2821)),
 }
-_SYNTHETIC_STATS = ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+#: The shape of every image the dataset loaders give (Tiny-ImageNet resized, as in the paper).
+IMAGE_SHAPE = (3, 32, 32)
 _ALIASES = {"cifar-10": "cifar10", "cifar_10": "cifar10", "cifar-100": "cifar100",
             "cifar_100": "cifar100", "tiny-imagenet": "tinyimagenet",
             "tiny_imagenet": "tinyimagenet", "tiny-imagenet-200": "tinyimagenet"}
@@ -70,7 +73,7 @@ _CIFAR = {
 
 @dataclass(frozen=True)
 class ImageSet:
-    """uint8 images ``(N, 3, 32, 32)`` and int64 labels ``(N,)``."""
+    """uint8 images ``(N, C, H, W)`` (3×32×32 but for synthetic sets) and int64 labels."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -94,8 +97,8 @@ class BatchLoader:
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.augment = augment
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
         self.generator = torch.Generator().manual_seed(int(seed))
 
     def __len__(self) -> int:
@@ -314,55 +317,77 @@ def load_tinyimagenet(data_dir: str | Path, *, cache: bool = True) -> tuple[Imag
     return train, val
 
 
-def synthetic(classes: int = 10, n: int = 2000, *, seed: int = 0) -> ImageSet:
-    """Class-conditional structured 3×32×32 images (learnable by a small conv net in a few epochs).
+def synthetic(classes: int = 10, n: int = 2000, *, seed: int = 0,
+              shape: tuple[int, int, int] = IMAGE_SHAPE) -> ImageSet:
+    """Class-conditional structured images of ``shape`` (default 3×32×32; learnable by a small
+    conv net in a few epochs).
 
     Class ``c`` is an oriented sinusoidal grating (orientation ``π·frac(c·0.618…)``, one of three
-    spatial frequencies) tinted with a class hue, plus a soft blob of the complementary tint; each
-    sample draws a random phase, blob position, contrast and pixel noise from ``seed``.
-    Labels are balanced (``c = i mod classes``) and shuffled.
+    spatial frequencies per 32 pixels) tinted with a class hue (channel ``j`` of ``C`` at phase
+    ``j/C``), plus a soft blob of the complementary tint; each sample draws a random phase, blob
+    position, contrast and pixel noise from ``seed``. Labels are balanced (``c = i mod classes``)
+    and shuffled.
     """
     if classes < 1 or n < 1:
         raise DataError(f"synthetic data needs classes ≥ 1 and n ≥ 1, got {classes}, {n}")
+    ch, h, w = shape
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % classes)
     c = np.arange(classes)
     theta = np.pi * ((c * 0.6180339887) % 1.0)
     freq = np.array([2.0, 3.5, 5.0])[c % 3] * 2 * np.pi / 32
     hue = (c * 0.3819660113 + 0.05) % 1.0
-    tint = 0.5 + 0.5 * np.cos(2 * np.pi * (hue[:, None] - np.array([0.0, 1 / 3, 2 / 3])))  # (K, 3)
-    yy, xx = np.mgrid[0:32, 0:32].astype(np.float64)
+    tint = 0.5 + 0.5 * np.cos(2 * np.pi * (hue[:, None] - np.arange(ch) / ch))  # (K, C)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
     t, f, col = theta[labels], freq[labels], tint[labels]
     phase = rng.uniform(0, 2 * np.pi, n)
     proj = xx[None] * np.cos(t)[:, None, None] + yy[None] * np.sin(t)[:, None, None]
-    wave = np.sin(f[:, None, None] * proj + phase[:, None, None])  # (n, 32, 32)
-    centre = rng.uniform(8, 24, (n, 2))
+    wave = np.sin(f[:, None, None] * proj + phase[:, None, None])  # (n, H, W)
+    centre = rng.uniform(8, 24, (n, 2)) * (np.array([w, h]) / 32)
+    sigma = 5.0 * min(h, w) / 32
     blob = np.exp(-((xx[None] - centre[:, 0, None, None]) ** 2
-                    + (yy[None] - centre[:, 1, None, None]) ** 2) / (2 * 5.0 ** 2))
+                    + (yy[None] - centre[:, 1, None, None]) ** 2) / (2 * sigma ** 2))
     contrast = rng.uniform(0.25, 0.4, n)[:, None, None, None]
     img = (0.5 + contrast * wave[:, None] * (2 * col[:, :, None, None] - 1)
            + 0.25 * blob[:, None] * (0.5 - col[:, :, None, None])
-           + rng.normal(0.0, 0.08, (n, 3, 32, 32)))
+           + rng.normal(0.0, 0.08, (n, ch, h, w)))
     x = np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
     return ImageSet(torch.from_numpy(x), torch.from_numpy(labels.astype(np.int64)))
+
+
+def check_input_shape(dataset: str, shape: tuple[int, int, int], *, synthetic: bool) -> None:
+    """One line when ``--input-shape`` is not the shape of the images ``dataset`` gives (the
+    synthetic set is made at any shape)."""
+    if synthetic or tuple(shape) == IMAGE_SHAPE:
+        return
+    key = canonical_dataset(dataset)
+    given = ",".join(str(d) for d in shape)
+    raise DataError(f"--input-shape {given}: {key} images are 3,32,32 here (Tiny-ImageNet is "
+                    "resized to 32×32, as in the paper); give --input-shape 3,32,32, or use the "
+                    "synthetic images, which follow --input-shape")
 
 
 def make_loaders(dataset: str, data_dir: str | Path | None, batch_size: int = 128, *,
                  synthetic: bool = False, seed: int = 0, classes: int | None = None,
                  synthetic_size: tuple[int, int] = (2000, 500), download: bool = False,
-                 test_batch_size: int | None = None, augment: bool = True) -> Loaders:
+                 test_batch_size: int | None = None, augment: bool = True,
+                 input_shape: tuple[int, int, int] = IMAGE_SHAPE) -> Loaders:
     """Training loader (shuffled, augmented) and test loader for a dataset.
 
-    With ``synthetic`` the data come from :func:`synthetic` (``classes`` defaults to the dataset's
-    class count; ``data_dir`` is ignored); otherwise from ``data_dir`` in torchvision's layout.
+    With ``synthetic`` the data come from :func:`synthetic` at ``input_shape`` (``classes``
+    defaults to the dataset's class count; ``data_dir`` is ignored); otherwise from ``data_dir``
+    in torchvision's layout (3×32×32 images: another ``input_shape`` is refused).
     """
     key = canonical_dataset(dataset)
-    n_classes, mean, std = DATASETS[key]
+    check_input_shape(key, input_shape, synthetic=synthetic)
+    n_classes, mean3, std3 = DATASETS[key]
+    mean: tuple[float, ...] = mean3
+    std: tuple[float, ...] = std3
     if synthetic:
         k = classes if classes is not None else n_classes
-        train = _synthetic_set(k, synthetic_size[0], seed)
-        test = _synthetic_set(k, synthetic_size[1], seed + 1_000_003)
-        mean, std = _SYNTHETIC_STATS
+        train = _synthetic_set(k, synthetic_size[0], seed, input_shape)
+        test = _synthetic_set(k, synthetic_size[1], seed + 1_000_003, input_shape)
+        mean, std = ((0.5,) * input_shape[0], (0.25,) * input_shape[0])
         name = f"synthetic-{k}"
         n_classes = k
     else:
@@ -389,5 +414,6 @@ def make_loaders(dataset: str, data_dir: str | Path | None, batch_size: int = 12
     )
 
 
-def _synthetic_set(classes: int, n: int, seed: int) -> ImageSet:
-    return synthetic(classes, n, seed=seed)
+def _synthetic_set(classes: int, n: int, seed: int,
+                  shape: tuple[int, int, int] = IMAGE_SHAPE) -> ImageSet:
+    return synthetic(classes, n, seed=seed, shape=shape)

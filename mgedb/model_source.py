@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from mgedb.errors import UnknownModel
+from mgedb.errors import ModelRunError, UnknownModel
 
 if TYPE_CHECKING:
     from torch import nn
 
 __all__ = ["DEFAULT_INPUT_SHAPE", "SELF_CONTAINED", "ModelSpec", "archive_kind",
-           "build", "exported_input", "parse_input_shape", "parse_model_args",
+           "build", "check_runs", "exported_input", "parse_input_shape", "parse_model_args",
            "parse_model_spec", "reinitialise", "require_input", "resolve", "seeded",
            "set_training", "strip_prune_hooks", "unexport"]
 
@@ -265,6 +265,42 @@ def require_input(model: nn.Module, spec: ModelSpec, why: str,
         raise UnknownModel(f"--model {spec.label}: exported with a fixed batch size of "
                            f"{got[0]}, but {why} feeds batches; re-export it with a dynamic "
                            f"batch: {fix} (x with batch size 2 or more)")
+
+
+def check_runs(model: nn.Module, spec: ModelSpec, shape: tuple[int, int, int]) -> None:
+    """One line naming the model, the shape and the layer that failed when ``model`` cannot run
+    on a ``(1, *shape)`` input (eval mode, no grad; the mode is restored)."""
+    import torch
+
+    stack: list[str] = []
+    failed: list[str] = []
+    names = {id(m): n for n, m in model.named_modules()}
+
+    def pre(m: nn.Module, args: Any) -> None:
+        stack.append(names.get(id(m), type(m).__name__))
+
+    def post(m: nn.Module, args: Any, out: Any) -> None:
+        stack.pop()
+
+    handles = [h for m in model.modules()
+               for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
+    was_training = model.training
+    set_training(model, False)
+    try:
+        with torch.no_grad():
+            model(torch.zeros((1, *shape)))
+    except Exception as e:  # any failure of the user's forward is reported
+        failed = [s for s in stack if s] or ["<top level>"]
+        lines = str(e).strip().splitlines()
+        why = f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
+        raise ModelRunError(
+            f"model {spec.label} cannot run on input shape {','.join(map(str, shape))}: layer "
+            f"{failed[-1]!r} failed ({why}); give the input shape it expects "
+            "(--input-shape C,H,W)") from None
+    finally:
+        for h in handles:
+            h.remove()
+        set_training(model, was_training)
 
 
 def _split_label(text: str, args: tuple[tuple[str, Any], ...]

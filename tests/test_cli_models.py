@@ -218,3 +218,66 @@ def test_sources_prune_and_study_refuse_are_one_line(args: list[str], words: lis
     code, _, err = run(*[a.format(**source) for a in args], "-o", str(out))
     _assert_one_line_error(code, err, words)
     assert not out.exists()
+
+
+FLAT = textwrap.dedent('''
+    from torch import nn
+
+
+    def flat(side=16):
+        """Runs only at 3×side×side: the Linear is sized for it."""
+        return nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                             nn.Linear(2 * side * side, 10))
+''')
+
+
+def test_input_shape_on_prune_train_study(tmp_path: Path) -> None:
+    """prune, train and study take --input-shape: the synthetic images follow it (a model that
+    runs only at 3×16×16 prunes with snip on them and trains), synflow's input follows it, the
+    sidecar records it, and train refuses a checkpoint pruned at another shape."""
+    (tmp_path / "flat.py").write_text(FLAT)
+    spec = f"{tmp_path / 'flat.py'}:flat"
+    shape = ["--input-shape", "3,16,16"]
+    for pruner in ("snip", "synflow"):
+        ck = tmp_path / f"{pruner}.pt"
+        code, _, err = run("prune", "-m", spec, *shape, "-p", pruner, "-s", "0.5", "--synthetic",
+                           "--synthetic-samples", "16", "--synflow-iterations", "2", "-o", str(ck))
+        assert code == 0, err
+        side = json.loads((tmp_path / f"{pruner}.pt.json").read_text())
+        assert side["input_shape"] == [3, 16, 16]
+        assert side["realised_sparsity"] == pytest.approx(0.5, abs=1e-2)
+    ck = tmp_path / "snip.pt"
+    code, _, err = run("train", str(ck), *shape, "--synthetic", "--synthetic-samples", "16",
+                       "--epochs", "1", "--device", "cpu")
+    assert code == 0, err
+    assert (tmp_path / "snip.trained.pt").is_file()
+    code, _, err = run("train", str(ck), "--synthetic", "--epochs", "1")
+    _assert_one_line_error(code, err, ["pruned at --input-shape 3,16,16", "not 3,32,32"])
+    code, _, err = run("encode", str(ck), "-m", spec, *shape, "-o", str(tmp_path / "g.npz"))
+    assert code == 0, err
+    assert load_graph(tmp_path / "g.npz").partitions[0].shape == (3, 16, 16)
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["prune", "-p", "uniform", "-s", "0.5"],
+     ["model {flat} cannot run on input shape 3,32,32", "layer '3' failed"]),
+    (["study", "-p", "uniform", "-s", "0.9"],
+     ["model {flat} cannot run on input shape 3,32,32", "layer '3' failed"]),
+    (["prune", "--input-shape", "3,16,16", "-p", "snip", "-s", "0.5", "--data-dir", "{tmp}"],
+     ["--input-shape 3,16,16", "cifar10 images are 3,32,32", "synthetic"]),
+    (["train", "--dense", "--input-shape", "3,16,16", "--data-dir", "{tmp}",
+      "--dataset", "tinyimagenet"], ["--input-shape 3,16,16", "tinyimagenet images are 3,32,32"]),
+    (["study", "--input-shape", "3,16,16", "-p", "uniform", "-s", "0.9", "--data-dir", "{tmp}"],
+     ["--input-shape 3,16,16", "cifar10 images are 3,32,32"]),
+    (["train", "--dense", "--input-shape", "3,8,8", "--synthetic"],
+     ["cannot run on input shape 3,8,8", "layer '3' failed"]),
+])
+def test_input_shape_refusals_are_one_line(args: list[str], words: list[str],
+                                           tmp_path: Path) -> None:
+    (tmp_path / "flat.py").write_text(FLAT)
+    flat = f"{tmp_path / 'flat.py'}:flat"
+    out = tmp_path / "out"
+    fmt = {"flat": flat, "tmp": str(tmp_path)}
+    code, _, err = run(*[a.format(**fmt) for a in args], "-m", flat, "-o", str(out))
+    _assert_one_line_error(code, err, [w.format(**fmt) for w in words])
+    assert not out.exists()

@@ -5,7 +5,8 @@ A command takes ``model: Model`` (or ``OptionalModel`` / ``Model = "resnet20"``)
 ``--model/-m`` option every command that builds or reads a network uses: encode, metrics, ingest,
 prune, train, study. What ``--model`` accepts is decided in :func:`parse_model` only. Likewise
 ``--encoding``, ``--store``, ``--db``, ``--uri``/``--user``/``--database``, ``--format``,
-``--classes``, ``--allow-pickle`` and the dataset options.
+``--classes``, ``--allow-pickle``, ``--input-shape`` (encode, metrics, ingest, prune, train, study)
+and the dataset options.
 """
 
 from __future__ import annotations

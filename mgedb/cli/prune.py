@@ -17,6 +17,7 @@ from mgedb.cli._options import (
     DatasetChoice,
     Download,
     FormatChoice,
+    InputShape,
     Model,
     ModelArgs,
     OptionalModel,
@@ -54,6 +55,7 @@ def _version() -> str:
 def prune_cmd(
     model: Model,
     model_args: ModelArgs = None,
+    input_shape: InputShape = "3,32,32",
     pruner: Pruner = typer.Option(..., "--pruner", "-p", help="Pruning algorithm."),
     sparsity: float = typer.Option(..., "--sparsity", "-s",
                                    help="Target global weight sparsity in [0, 1)."),
@@ -85,11 +87,12 @@ def prune_cmd(
     .pt2, a pickled module) gives the structure, re-initialised like the zoo under --seed.
     """
     from mgedb.checkpoint import save_checkpoint
-    from mgedb.datasets import DATASETS, make_loaders
-    from mgedb.model_source import require_input, resolve, seeded
+    from mgedb.datasets import DATASETS, check_input_shape, make_loaders
+    from mgedb.model_source import check_runs, parse_input_shape, require_input, resolve, seeded
     from mgedb.prune import PRUNERS, apply_masks, density_table, layer_densities, prune
     from mgedb.prune import realised_sparsity as realised
 
+    shape = parse_input_shape(input_shape)
     model_spec = resolve(model, model_args or ())
     key = model_spec.label
     spec = PRUNERS[pruner.value]
@@ -101,23 +104,26 @@ def prune_cmd(
         if data_dir is None and not synthetic:
             raise DataError(f"pruner {pruner.value!r} needs training data: give --data-dir DIR "
                             "--dataset cifar10|cifar100|tinyimagenet, or --synthetic")
+        check_input_shape(dataset.value, shape, synthetic=synthetic)
         loaders = make_loaders(dataset.value, data_dir, bs, synthetic=synthetic, seed=seed,
                                classes=n_classes, download=download,
-                               synthetic_size=_split(synthetic_samples))
+                               synthetic_size=_split(synthetic_samples), input_shape=shape)
         batches = loaders.train
         data_name = loaders.name
     net, gen = seeded(model_spec, n_classes, seed, allow_pickle=allow_pickle)
-    require_input(net, model_spec, f"pruner {pruner.value!r}", batches=spec.needs_data)
+    require_input(net, model_spec, f"pruner {pruner.value!r}", shape, batches=spec.needs_data)
+    check_runs(net, model_spec, shape)
     start = time.perf_counter()
     with err_console.status(f"pruning {key} with {pruner.value} at sparsity {sparsity} …"):
         masks = prune(net, pruner.value, sparsity, seed, batches, generator=gen,
-                      er_variant=er_variant.value, synflow_iterations=synflow_iterations)
+                      er_variant=er_variant.value, synflow_iterations=synflow_iterations,
+                      input_shape=shape)
     wall = time.perf_counter() - start
     apply_masks(net, masks)
     rows = density_table(masks)
     meta: dict[str, Any] = {
         "model": key, "classes": n_classes, "pruner": pruner.value, "sparsity": sparsity,
-        "seed": seed, "realised_sparsity": realised(masks),
+        "seed": seed, "input_shape": list(shape), "realised_sparsity": realised(masks),
         "nonzero": rows[-1]["kept"], "weights": rows[-1]["weights"],
         "layer_densities": layer_densities(masks), "wall_time_s": wall,
         "mgedb_version": _version(),
@@ -171,6 +177,7 @@ def train_cmd(
         show_default=False),
     model: OptionalModel = None,
     model_args: ModelArgs = None,
+    input_shape: InputShape = "3,32,32",
     dataset: DatasetChoice = Dataset.CIFAR10,
     data_dir: DataDir = None,
     synthetic: Synthetic = False,
@@ -202,9 +209,12 @@ def train_cmd(
     import torch
 
     from mgedb.checkpoint import load_checkpoint, read_sidecar, save_checkpoint
-    from mgedb.datasets import DATASETS, make_loaders
-    from mgedb.model_source import require_input, resolve, seeded
+    from mgedb.datasets import DATASETS, check_input_shape, make_loaders
+    from mgedb.model_source import check_runs, parse_input_shape, require_input, resolve, seeded
     from mgedb.train import recipe, train_model, training_record
+
+    shape = parse_input_shape(input_shape)
+    check_input_shape(dataset.value, shape, synthetic=synthetic)
 
     if dense and checkpoint is not None:
         raise CheckpointError("--dense trains a fresh model: drop the CHECKPOINT argument")
@@ -214,6 +224,11 @@ def train_cmd(
         raise DataError("--device cuda: no CUDA device is available; use --device cpu")
     known_dense = _dense_accuracy(dense_accuracy, dense_record)
     meta = read_sidecar(checkpoint) if checkpoint is not None else {}
+    pruned_at = meta.get("input_shape")
+    if pruned_at is not None and tuple(pruned_at) != shape:
+        at = ",".join(str(d) for d in pruned_at)
+        raise CheckpointError(f"{checkpoint}: pruned at --input-shape {at} (its sidecar), "
+                              f"not {','.join(map(str, shape))}; give --input-shape {at}")
     name = model or meta.get("model")
     if name is None:
         raise UnknownModel(f"{checkpoint}: no sidecar names the model; give --model")
@@ -233,10 +248,11 @@ def train_cmd(
                                  allow_pickle=allow_pickle)
         net, masks = loaded.model, loaded.masks
         target = out or checkpoint.with_name(checkpoint.stem + ".trained.pt")
-    require_input(net, model_spec, "training")
+    require_input(net, model_spec, "training", shape)
+    check_runs(net, model_spec, shape)
     loaders = make_loaders(dataset.value, data_dir, batch_size, synthetic=synthetic,
                            seed=run_seed, classes=n_classes, download=download,
-                           synthetic_size=_split(synthetic_samples))
+                           synthetic_size=_split(synthetic_samples), input_shape=shape)
     cfg = recipe(key, dataset.value, epochs, device.value if device else None)
     cfg.lr = lr
 

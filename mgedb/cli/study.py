@@ -9,7 +9,15 @@ from typing import Any
 import typer
 
 from mgedb.cli._app import app
-from mgedb.cli._options import DbPath, Model, ModelArgs, StudyEncoding, StudyEngine, output_dir
+from mgedb.cli._options import (
+    DbPath,
+    InputShape,
+    Model,
+    ModelArgs,
+    StudyEncoding,
+    StudyEngine,
+    output_dir,
+)
 from mgedb.cli._render import Format, err_console, progress, render
 from mgedb.errors import MgedbError
 from mgedb.vocab import Dataset, ExecutorKind, Pruner
@@ -38,6 +46,7 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
 def study_cmd(
     model: Model = "resnet20",
     model_args: ModelArgs = None,
+    input_shape: InputShape = "3,32,32",
     pruners: str | None = typer.Option(
         None, "--pruners", "-p",
         help=f"Comma-separated pruners (default: {','.join(Pruner.values())})."),
@@ -99,10 +108,11 @@ def study_cmd(
     if synthetic_samples is not None:
         opts["synthetic_samples"] = synthetic_samples
     opts.setdefault("pruners", ALL_PRUNERS)
-    from mgedb.model_source import resolve
+    from mgedb.model_source import parse_input_shape, resolve
 
     label = resolve(model, model_args or ()).label
     cfg = StudyConfig(out=out, model=label, seeds=_ints(seeds, "--seeds"), db=db,
+                      input_shape=parse_input_shape(input_shape),
                       data_dir=data_dir, dataset=dataset.value, encoding=encoding.value,
                       engine=engine.value,
                       train_epochs=train_epochs, device=device, **opts)

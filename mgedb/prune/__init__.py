@@ -54,12 +54,15 @@ PRUNERS: dict[str, PrunerSpec] = {s.name: s for s in (
 def prune(model: nn.Module, pruner: str, sparsity: float, seed: int = 0,
           batches: Iterable[Batch] | None = None, *, generator: torch.Generator | None = None,
           er_variant: str = "correct", synflow_iterations: int = 100,
-          device: str | torch.device = "cpu", **options: Any) -> dict[str, torch.Tensor]:
+          device: str | torch.device = "cpu", input_shape: tuple[int, int, int] = (3, 32, 32),
+          **options: Any) -> dict[str, torch.Tensor]:
     """Masks of ``pruner`` for ``model`` at global weight ``sparsity`` (the model is not changed).
 
     ``batches`` is an iterable of ``(x, y)`` batches for the data-driven pruners (snip, grasp,
     prospr). ``generator`` overrides ``seed`` (used by the CLI to continue the model-init stream, as
-    the reference does). ``device`` is where data-driven scores are computed (default CPU).
+    the reference does). ``device`` is where data-driven scores are computed (default CPU);
+    ``input_shape`` is the shape of synflow's all-ones input (the data-driven pruners take the
+    batches' shape).
     """
     spec = PRUNERS.get(pruner)
     if spec is None:
@@ -76,6 +79,7 @@ def prune(model: nn.Module, pruner: str, sparsity: float, seed: int = 0,
         kwargs["variant"] = er_variant
     if pruner == "synflow":
         kwargs["iterations"] = synflow_iterations
+        kwargs["input_shape"] = tuple(input_shape)
     if spec.needs_data or pruner == "synflow":
         kwargs["device"] = device
     masks = spec.fn(model, s, generator=gen, batches=batches, **kwargs)

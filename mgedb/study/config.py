@@ -91,6 +91,7 @@ class StudyConfig:
     metric_seed: int = 0
     db: Path | None = None
     device: str = "cpu"
+    input_shape: tuple[int, int, int] = (3, 32, 32)
 
     def __post_init__(self) -> None:
         bad = [p for p in self.pruners if p not in ALL_PRUNERS]

@@ -49,7 +49,8 @@ def _loaders(cfg: StudyConfig, classes: int, seed: int) -> Any:
 
     n = cfg.synthetic_samples
     return make_loaders(cfg.dataset, cfg.data_dir, cfg.prune_batch, synthetic=cfg.synthetic,
-                        seed=seed, classes=classes, synthetic_size=(n, max(1, n // 4)))
+                        seed=seed, classes=classes, synthetic_size=(n, max(1, n // 4)),
+                        input_shape=cfg.input_shape)
 
 
 def _sidecar_matches(meta: Mapping[str, Any] | None, cfg: StudyConfig, run: Run,
@@ -59,6 +60,8 @@ def _sidecar_matches(meta: Mapping[str, Any] | None, cfg: StudyConfig, run: Run,
     want = {"model": cfg.model, "pruner": run.pruner, "sparsity": run.sparsity,
             "seed": run.seed, "classes": classes}
     if any(meta.get(k) != v for k, v in want.items()):
+        return False
+    if tuple(meta.get("input_shape", (3, 32, 32))) != tuple(cfg.input_shape):
         return False
     return run.pruner not in DATA_PRUNERS or meta.get("data") == data
 
@@ -74,14 +77,16 @@ def _prune_one(cfg: StudyConfig, run: Run, classes: int, path: Path) -> dict[str
         batches, data_name = loaders.train, loaders.name
     net, gen = seeded(parse_model_spec(cfg.model), classes, run.seed)
     t = time.perf_counter()
-    masks = prune(net, run.pruner, run.sparsity, run.seed, batches, generator=gen)
+    masks = prune(net, run.pruner, run.sparsity, run.seed, batches, generator=gen,
+                  input_shape=cfg.input_shape)
     wall = time.perf_counter() - t
     apply_masks(net, masks)
     from mgedb import __version__
 
     meta: dict[str, Any] = {
         "model": cfg.model, "classes": classes, "pruner": run.pruner, "sparsity": run.sparsity,
-        "seed": run.seed, "realised_sparsity": realised_sparsity(masks),
+        "seed": run.seed, "input_shape": list(cfg.input_shape),
+        "realised_sparsity": realised_sparsity(masks),
         "layer_densities": layer_densities(masks), "wall_time_s": wall,
         "mgedb_version": __version__, "data": data_name,
     }
@@ -235,7 +240,7 @@ class StudyWork:
         if labels is not None:
             info["accuracy"], info["dense_accuracy"] = labels
         return Source(path=pruned.path, model=cfg.model, classes=self.classes,
-                      encoding=cfg.encoding, meta=info)
+                      encoding=cfg.encoding, meta=info, input_shape=cfg.input_shape)
 
     def encode(self, pruned: Pruned, stored: Set[str] = frozenset()) -> Measured:
         """Encode and measure (array engine) a pruned network, unless its key is in ``stored``."""

@@ -32,9 +32,11 @@ def _noop(stage: str, done: int, total: int, detail: str) -> None:
     del stage, done, total, detail
 
 
-def _preflight(cfg: StudyConfig, spec: ModelSpec) -> None:
-    """Refuse, before any work, a model source the study cannot prune and train."""
-    from mgedb.model_source import build, require_input
+def _preflight(cfg: StudyConfig, spec: ModelSpec, classes: int) -> None:
+    """Refuse, before any work, a model source the study cannot prune and train, or an input
+    shape the data or the model cannot take."""
+    from mgedb.datasets import check_input_shape
+    from mgedb.model_source import build, check_runs, require_input
 
     if spec.kind == "torchscript":
         raise UnknownModel(f"--model {spec.label}: a TorchScript archive cannot be pruned or "
@@ -45,10 +47,13 @@ def _preflight(cfg: StudyConfig, spec: ModelSpec) -> None:
         raise UnknownModel(f"--model {spec.label}: a study does not unpickle models; give the "
                            "architecture as file.py:factory, module:factory or a .pt2 from "
                            "torch.export (or prune it with `mgedb prune --allow-pickle`)")
+    check_input_shape(cfg.dataset, cfg.input_shape, synthetic=cfg.synthetic)
+    needs = [p for p in cfg.pruners if p in DATA_PRUNERS]
+    net = build(spec, classes=classes)
     if spec.kind == "export":
-        needs = [p for p in cfg.pruners if p in DATA_PRUNERS]
         why = "training" if cfg.train_epochs else f"pruner {needs[0]!r}" if needs else "the study"
-        require_input(build(spec), spec, why, batches=bool(needs or cfg.train_epochs))
+        require_input(net, spec, why, cfg.input_shape, batches=bool(needs or cfg.train_epochs))
+    check_runs(net, spec, cfg.input_shape)
 
 
 # -- the job -------------------------------------------------------------------------------------
@@ -62,12 +67,12 @@ def run_study(cfg: StudyConfig, *, executor: Executor | None = None,
 
     spec = parse_model_spec(cfg.model)
     cfg = replace(cfg, model=spec.label)
-    _preflight(cfg, spec)
     if cfg.dataset not in DATASETS:
         raise DataError(f"unknown dataset {cfg.dataset!r}; choose from {', '.join(DATASETS)}")
     if cfg.data_dir is not None and not cfg.data_dir.is_dir():
         raise DataError(f"--data-dir {cfg.data_dir}: no such directory")
     classes = cfg.classes or DATASETS[cfg.dataset][0]
+    _preflight(cfg, spec, classes)
     progress = progress or _noop
     executor = executor or LocalExecutor()
     timings: dict[str, float] = {}
