@@ -15,8 +15,9 @@ access (PEP 562), so importing one submodule does not import them all.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mgedb import lazy
 
 if TYPE_CHECKING:
     from mgedb.metrics.bge import aggregate_bge, compute_bge_metrics
@@ -116,12 +117,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import a submodule on first use: ``import mgedb.metrics.registry`` (the CLI's help) does
-    not pay for numba, SciPy and igraph; ``from mgedb.metrics import compute_mge_metrics`` does."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy.exports(__name__, _EXPORTS)

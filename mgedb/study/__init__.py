@@ -22,20 +22,44 @@ The package, in the order a study runs (each module imports only those before it
 Every stage is resumable: checkpoints (and their sidecars) are written atomically to
 ``<out>/checkpoints``, training results to ``<out>/training``, and a network is marked complete in
 the store only after its graph *and* its metrics are in; a re-run reuses all three. Ctrl-C between
-or inside stages leaves nothing half-written marked complete.
+or inside stages leaves nothing half-written marked complete. The names below are imported on
+first use (:mod:`mgedb.lazy`); :func:`~mgedb.study.measure.measure` is imported from its module
+(the package attribute ``measure`` is that module).
 """
 
-from mgedb.study.config import (
-    ALL_PRUNERS,
-    QUICK,
-    NetworkResult,
-    Run,
-    StudyConfig,
-    StudyResult,
-)
-from mgedb.study.measure import Measurement, Source, measure
-from mgedb.study.run import run_study
-from mgedb.study.score import rank
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mgedb import lazy
+
+if TYPE_CHECKING:
+    from mgedb.study.config import (
+        ALL_PRUNERS,
+        QUICK,
+        NetworkResult,
+        Run,
+        StudyConfig,
+        StudyResult,
+    )
+    from mgedb.study.measure import Measurement, Source
+    from mgedb.study.run import run_study
+    from mgedb.study.score import rank
+
+_EXPORTS: dict[str, str] = {  # name -> the submodule that defines it
+    "ALL_PRUNERS": "config",
+    "QUICK": "config",
+    "NetworkResult": "config",
+    "Run": "config",
+    "StudyConfig": "config",
+    "StudyResult": "config",
+    "Measurement": "measure",
+    "Source": "measure",
+    "run_study": "run",
+    "rank": "score",
+}
 
 __all__ = ["ALL_PRUNERS", "QUICK", "Measurement", "NetworkResult", "Run", "Source", "StudyConfig",
-           "StudyResult", "measure", "rank", "run_study"]
+           "StudyResult", "rank", "run_study"]
+
+__getattr__ = lazy.exports(__name__, _EXPORTS)
