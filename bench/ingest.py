@@ -1,7 +1,7 @@
 """Ingest speed of the embedded store (or Neo4j), database size per edge, and metric query times.
 
     python bench/ingest.py [--edges 6400000] [--graph FILE.npz] [--metrics] [--skip-variants]
-    python bench/ingest.py --store neo4j [--edges 19000000] [--batch 10000,50000]
+    python bench/ingest.py --store neo4j [--edges 19000000] [--batch 10000,50000] [--keep]
 
 The default graph is a random layered graph with ResNet-20's partition sizes
 (3468, 16384 × 7, 8192 × 6, 4096 × 6, 10) and ~6.4 M edges (ResNet-20 ER-0.9 has 6.38 M), edges
@@ -200,8 +200,16 @@ def bench_metrics(g: Graph, root: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def bench_neo4j(g: Graph, batches: list[int]) -> list[dict[str, Any]]:
-    """mgedb ingest into Neo4j: UNWIND batches over Bolt vs LOAD CSV; each network deleted after."""
+def _server_cpu(store: Any) -> float:
+    """Seconds of CPU the server's JVM has used (JMX ``ProcessCpuTime``)."""
+    rows = store.query('CALL dbms.queryJmx("java.lang:type=OperatingSystem") YIELD attributes '
+                       "RETURN attributes.ProcessCpuTime.value AS ns")
+    return float(rows.iloc[0]["ns"]) / 1e9
+
+
+def bench_neo4j(g: Graph, batches: list[int], keep: bool = False) -> list[dict[str, Any]]:
+    """mgedb ingest into Neo4j: UNWIND batches over Bolt vs LOAD CSV; each network deleted after
+    (unless ``keep``: a throw-away server), with the server's CPU per edge (whole ingest)."""
     from mgedb.store.neo4j_store import Neo4jStore
 
     import_dir = os.environ.get("MGEDB_NEO4J_IMPORT_DIR")
@@ -211,19 +219,23 @@ def bench_neo4j(g: Graph, batches: list[int]) -> list[dict[str, Any]]:
         runs.append(("LOAD CSV (IN TRANSACTIONS of 10000)",
                      {"batch_size": 10_000, "import_dir": Path(import_dir)}))
     rows = []
-    for name, opts in runs:
+    for i, (name, opts) in enumerate(runs):
         with Neo4jStore.connect(**opts) as store:
             store.ensure_schema()
+            cpu = _server_cpu(store)
             t0 = time.perf_counter()
-            key = store.ingest(g)
+            key = store.ingest(g, {"key": f"bench-{i}-{g.n_edges}"} if keep else None)
             t = time.perf_counter() - t0
+            cpu = _server_cpu(store) - cpu
             steps = dict(store.ingest_timings)
-            t_del = _timed(lambda: store.delete(key))  # noqa: B023
+            t_del = 0.0 if keep else _timed(lambda: store.delete(key))  # noqa: B023
         rows.append({"what": name, "edges": g.n_edges, "seconds": round(t, 1),
                      "edges/s (edge step)": round(g.n_edges / steps["edges"]),
                      "nodes/s": round(g.n_nodes / steps["nodes"]),
                      "note": f"edges {steps['edges']:.1f} s, nodes {steps['nodes']:.1f} s, "
-                             f"delete {t_del:.1f} s"})
+                             f"server CPU {cpu:.0f} s = {1e6 * cpu / g.n_edges:.0f} µs/edge, "
+                             + ("kept" if keep else f"delete {t_del:.1f} s")
+                             + f", load {os.getloadavg()[0]:.1f}"})
     return rows
 
 
@@ -300,6 +312,8 @@ def main() -> None:
                     help="--store neo4j: only neo4j-admin import (no server needed)")
     ap.add_argument("--batch", default="10000,50000",
                     help="--store neo4j: UNWIND batch sizes, comma-separated")
+    ap.add_argument("--keep", action="store_true",
+                    help="--store neo4j: leave the networks (a throw-away server: no deletes)")
     args = ap.parse_args()
     if args.graph:
         value = load_graph(args.graph)
@@ -314,7 +328,8 @@ def main() -> None:
             _print(bench_neo4j_import(g, Path(tmp)), "neo4j-admin import (offline, new store)")
         if not args.import_only:
             print(f"Neo4j: {_neo4j_memory()}")
-            _print(bench_neo4j(g, [int(b) for b in args.batch.split(",")]), "ingest into Neo4j")
+            _print(bench_neo4j(g, [int(b) for b in args.batch.split(",")], args.keep),
+                   "ingest into Neo4j")
         return
     with tempfile.TemporaryDirectory(prefix="mgedb-bench-") as tmp:
         root = Path(tmp)
