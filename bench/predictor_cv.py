@@ -141,8 +141,9 @@ def main() -> None:
            "candidates": out,
            "how": "R²: grouped 5-fold per architecture, mean over architectures; τ: Kendall of "
                   "the 7-pruner ranking per setting, lgo = unseen (dataset, sparsity), lopo = "
-                  "unseen pruner; coverage: 90 % split-conformal, each fold covered by a "
-                  "quantile from the other folds; mean ± std over CV seeds"}
+                  "unseen pruner; coverage: 90 % split-conformal (per-sparsity scale "
+                  "cross-fitted on the other folds), each fold covered by a quantile and a scale "
+                  "from the other folds; mean ± std over CV seeds"}
     args.out.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
     rows = []
     for key, r in out.items():

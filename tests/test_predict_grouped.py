@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import joblib
@@ -12,8 +13,8 @@ import pytest
 from test_predict_published import make_paper_data
 
 from mgedb.errors import PredictorError
-from mgedb.predict.compare import compare_feature_sets
-from mgedb.predict.domain import conformal_coverage, conformal_quantile
+from mgedb.predict.compare import _std_over_seeds, compare_feature_sets
+from mgedb.predict.domain import conformal_coverage, conformal_quantile, cross_fitted_scores
 from mgedb.predict.evaluate import assemble, cross_validate, network_groups
 from mgedb.predict.features import build_features
 from mgedb.predict.paper import profile_agreement, verdict
@@ -105,6 +106,16 @@ def test_compare_over_cv_seeds(data: PublishedData) -> None:
     assert (best, runner) == ("mge", "sparsity") and clear
 
 
+def test_std_over_seeds_needs_two_values_and_does_not_warn() -> None:
+    # seeds × cells; the last cell is a set that does not cover an architecture
+    stack = np.array([[1.0, 2.0, np.nan], [3.0, np.nan, np.nan], [5.0, 4.0, np.nan]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "Degrees of freedom <= 0" would raise
+        sd = _std_over_seeds(stack)
+    np.testing.assert_allclose(sd[:2], [2.0, np.sqrt(2.0)])
+    assert np.isnan(sd[2])
+
+
 def test_conformal_quantile_and_coverage() -> None:
     r = np.arange(1.0, 10.0)  # 9 residuals: the ⌈10·0.9⌉ = 9th smallest
     assert conformal_quantile(r, 0.9) == 9.0
@@ -120,6 +131,28 @@ def test_conformal_quantile_and_coverage() -> None:
     assert np.average(cov["covered"], weights=cov["n"]) == pytest.approx(0.9, abs=0.02)
     # the per-sparsity scale makes the wide level's intervals wider
     assert cov["width"].min() > 0
+
+
+def test_cross_fitted_scores_use_the_other_folds_scale() -> None:
+    # fold 0: |r| 1, 2 ; fold 1: |r| 3, 4 (one sparsity level): each fold is scaled by the other
+    s = cross_fitted_scores(np.array([1.0, -2.0, 3.0, -4.0]), np.full(4, 0.9),
+                            np.array([0, 0, 1, 1]))
+    np.testing.assert_allclose(s, [1 / 3.5, 2 / 3.5, 3 / 1.5, 4 / 1.5])
+    assert np.isnan(cross_fitted_scores(np.ones(3), np.full(3, 0.9), np.zeros(3))).all()
+
+
+def test_coverage_is_nominal_with_few_rows_per_sparsity() -> None:
+    # 40 sparsity levels × 15 rows, spread growing with the level: a scale fitted on the residuals
+    # it divides shrinks them (the old under-coverage); the cross-fitted one does not
+    rng = np.random.default_rng(1)
+    covered = []
+    for _ in range(20):
+        sp = np.repeat(np.linspace(0.5, 0.99, 40), 15)
+        oof = pd.DataFrame({"group": "g", "fold": rng.integers(0, 5, len(sp)), "sparsity": sp,
+                            "y_true": 0.0, "y_pred": rng.normal(0, 1, len(sp)) * (1 + 5 * sp)})
+        c = conformal_coverage(oof, 0.9)
+        covered.append(np.average(c["covered"], weights=c["n"]))
+    assert np.mean(covered) == pytest.approx(0.9, abs=0.015)
 
 
 def test_predictor_intervals_domain_and_training_notice(data: PublishedData) -> None:

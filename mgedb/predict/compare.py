@@ -12,7 +12,7 @@ instead of the std over folds.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -111,7 +111,7 @@ class Comparison:
         per = self._per_seed(metric)
         if len(per) > 1:
             stack = np.stack([p.to_numpy(dtype=float) for p in per])
-            return pd.DataFrame(np.nanstd(stack, axis=0, ddof=1), index=per[0].index,
+            return pd.DataFrame(_std_over_seeds(stack), index=per[0].index,
                                 columns=per[0].columns)
         df = self.long()
         return df.pivot(index="feature_set", columns="group", values=f"{metric}_std").loc[
@@ -142,17 +142,32 @@ class Comparison:
         return a, b, bool(np.isfinite(spread) and abs(t[a] - t[b]) > spread)
 
 
+def _std_over_seeds(stack: np.ndarray) -> np.ndarray:
+    """Sample std over axis 0 of the finite values; NaN where fewer than two (a set that does not
+    cover an architecture has no score there under any seed)."""
+    finite = np.isfinite(stack)
+    out = np.full(stack.shape[1:], np.nan)
+    ok = finite.sum(axis=0) > 1
+    out[ok] = np.nanstd(stack[:, ok], axis=0, ddof=1)
+    return out
+
+
 def compare_feature_sets(records: pd.DataFrame, layers: pd.DataFrame | None,
                          specs: Sequence[str] | None = None, *, protocol: str = "kfold",
                          regressor: str = "hgb", seed: int = 0, pai_only: bool = True,
-                         reference: pd.DataFrame | None = None, keep_models: bool = False,
+                         reference: pd.DataFrame | None = None,
+                         keep_models: bool | Collection[str] = False,
                          on_step: Callable[[str], None] | None = None,
                          seeds: Sequence[int] | None = None,
-                         group_seeds: bool = True) -> Comparison:
+                         group_seeds: bool = True,
+                         regressors: Mapping[str, str] | None = None) -> Comparison:
     """Cross-validate each feature set of ``specs`` on the common rows (see module docstring).
 
     ``seeds``: the CV seeds (default: ``(seed,)``); ``group_seeds=False`` gives the old
     row-shuffled k-fold (seed replicates of a network on both sides of a split).
+    ``keep_models``: keep the fold models of every set (True) or of the sets named.
+    ``regressors``: per feature set, a regressor other than ``regressor`` (e.g. the study's
+    predictor, a fixed feature set and regressor pair).
     """
     specs = list(specs) if specs else default_specs(protocol)
     cv_seeds = list(seeds) if seeds else [seed]
@@ -171,8 +186,10 @@ def compare_feature_sets(records: pd.DataFrame, layers: pd.DataFrame | None,
         if on_step is not None:
             on_step(s)
         sub = d.subset(keys)
-        runs[s] = [cross_validate(sub, protocol, regressor=regressor, seed=cs,
-                                  keep_models=keep_models, group_seeds=group_seeds)
+        keep = keep_models if isinstance(keep_models, bool) else s in keep_models
+        reg = (regressors or {}).get(s, regressor)
+        runs[s] = [cross_validate(sub, protocol, regressor=reg, seed=cs, keep_models=keep,
+                                  group_seeds=group_seeds)
                    for cs in cv_seeds]
     first = next(iter(datas.values()))
     notes += first.notes[:1]

@@ -4,9 +4,12 @@
 ``prediction ± q`` with ``q`` the ⌈(n+1)·level⌉-th smallest absolute out-of-fold residual of its
 architecture (the folds keep every seed of a network together, so the residuals are those of
 networks the fold model never saw). The residuals are scaled by a per-sparsity spread (errors grow
-with sparsity), so an interval is ``prediction ± q·scale(sparsity)``. :func:`conformal_coverage`
-measures the coverage honestly: each fold's rows are covered or not by a ``q`` computed from the
-*other* folds' residuals only.
+with sparsity), so an interval is ``prediction ± q·scale(sparsity)``. The scale is cross-fitted:
+each calibration residual is divided by a scale fitted on the *other* folds' residuals
+(:func:`cross_fitted_scores`), as a new network's residual is divided by a scale fitted without
+it; a scale fitted on the residuals it divides shrinks them and the intervals under-cover (0.877
+instead of 0.9 on grouped folds). :func:`conformal_coverage` measures the coverage honestly: each
+fold's rows are covered or not by a ``q`` and a scale computed from the *other* folds only.
 
 **Domain.** A network is *in domain* when its architecture, dataset and sparsity were seen in
 training, every feature lies in the training range (widened by 5 % of the range) and its
@@ -24,8 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["DomainCheck", "conformal_coverage", "conformal_quantile", "describe_domain",
-           "sparsity_scale"]
+__all__ = ["DomainCheck", "conformal_coverage", "conformal_quantile", "cross_fitted_scores",
+           "describe_domain", "sparsity_scale"]
 
 #: Relative widening of the training feature range before a value counts as outside it.
 RANGE_SLACK = 0.05
@@ -63,11 +66,30 @@ def scale_at(scale: dict[str, float], sparsity: float) -> float:
     return float(vals[i])
 
 
+def cross_fitted_scores(residuals: np.ndarray, sparsity: np.ndarray, folds: np.ndarray
+                        ) -> np.ndarray:
+    """The conformity scores ``|residual| / scale``, each row's scale fitted on the residuals of
+    the folds other than its own (NaN where its fold is the only one)."""
+    res = np.asarray(residuals, dtype=float)
+    sp = np.asarray(sparsity, dtype=float)
+    folds = np.asarray(folds)
+    out = np.full(len(res), np.nan)
+    for f in sorted(set(folds.tolist())):
+        own = folds == f
+        if own.all():
+            continue
+        scale = sparsity_scale(sp[~own], res[~own])
+        out[own] = np.abs(res[own]) / np.array([scale_at(scale, x) for x in sp[own]])
+    return out
+
+
 def conformal_coverage(oof: pd.DataFrame, level: float) -> pd.DataFrame:
     """Per (group, fold) of one CV run: rows, covered fraction and mean interval width.
 
-    ``oof`` holds ``group``, ``fold``, ``sparsity``, ``y_true`` and ``y_pred``; a fold's ``q`` and
-    scales come from the other folds of its group only.
+    ``oof`` holds ``group``, ``fold``, ``sparsity``, ``y_true`` and ``y_pred``. A fold is covered
+    as a new network would be: its scale comes from the other folds of its group, and so does
+    ``q``, from their :func:`cross_fitted_scores` (each calibration fold scaled by the folds that
+    are neither it nor the test fold).
     """
     rows = []
     for g, og in oof.groupby("group", sort=True):
@@ -80,9 +102,8 @@ def conformal_coverage(oof: pd.DataFrame, level: float) -> pd.DataFrame:
             if tr.sum() < 10:
                 continue
             scale = sparsity_scale(sp[tr], res[tr])
-            s_tr = np.array([scale_at(scale, x) for x in sp[tr]])
             s_te = np.array([scale_at(scale, x) for x in sp[te]])
-            q = conformal_quantile(np.abs(res[tr]) / s_tr, level)
+            q = conformal_quantile(cross_fitted_scores(res[tr], sp[tr], folds[tr]), level)
             half = q * s_te
             rows.append({"group": g, "fold": f, "n": int(te.sum()),
                          "covered": float(np.mean(np.abs(res[te]) <= half)),

@@ -267,7 +267,7 @@ def _intervals(oof: pd.DataFrame, level: float) -> dict[str, dict[str, Any]]:
     from mgedb.predict.domain import (
         conformal_coverage,
         conformal_quantile,
-        scale_at,
+        cross_fitted_scores,
         sparsity_scale,
     )
 
@@ -276,17 +276,18 @@ def _intervals(oof: pd.DataFrame, level: float) -> dict[str, dict[str, Any]]:
     for g, og in oof.groupby("group", sort=True):
         res = (og["y_true"] - og["y_pred"]).to_numpy(dtype=float)
         sp = og["sparsity"].to_numpy(dtype=float)
-        scale = sparsity_scale(sp, res)
-        s = np.array([scale_at(scale, x) for x in sp])
+        scores = cross_fitted_scores(res, sp, og["fold"].to_numpy())
         c = cov[cov["group"] == g]
         out[str(g)] = {
-            "level": level, "q": conformal_quantile(np.abs(res) / s, level), "scale": scale,
+            "level": level, "q": conformal_quantile(scores, level),
+            "scale": sparsity_scale(sp, res),
             "n": len(og),
             "coverage": float(np.average(c["covered"], weights=c["n"])) if len(c) else None,
             "mean_width": float(np.average(c["width"], weights=c["n"])) if len(c) else None,
             "how": "split-conformal on grouped 5-fold out-of-fold residuals (seeds of a network "
-                   "in one fold), scaled per sparsity; coverage: each fold covered by a quantile "
-                   "from the other folds only",
+                   "in one fold), scaled per sparsity by a scale cross-fitted on the other "
+                   "folds; coverage: each fold covered by a quantile and a scale from the other "
+                   "folds only",
         }
     return out
 
