@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 import mgedb.cli.predict  # registers the commands
 import mgedb.store
 from mgedb.cli import app
-from mgedb.predict import STUDY_FEATURES
+from mgedb.predict import STUDY_FEATURES, STUDY_REGRESSOR
 from mgedb.predict.records import RECORD_COLUMNS, record_from_metrics
 
 
@@ -122,6 +122,10 @@ def test_report_paper(paper: Path, tmp_path: Path) -> None:
     assert any(c.startswith("(a)") for c in claims) and any(c.startswith("(c)") for c in claims)
     assert {x["metrics"] for x in rows} == {"trained weights", "mask only"}
     assert all(x["verdict"] for x in rows)
+    # the study's predictor is the one the study ships (feature set and regressor), not --model
+    assert any(f"{STUDY_REGRESSOR} on {STUDY_FEATURES}:" in x["our number ± spread"]
+               for x in rows)
+    assert "Degrees of freedom" not in r.stderr
     md = (tmp_path / "paper.md").read_text()
     assert "| claim | metrics | paper says | our number ± spread | verdict |" in md
 

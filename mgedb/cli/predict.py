@@ -397,8 +397,7 @@ def _paper(records: pd.DataFrame, layers: pd.DataFrame, ref: pd.DataFrame, label
     t0 = time.perf_counter()
     with progress() as bar:
         task = bar.add_task("paper claims", total=None)
-        claims = paper_claims(records, layers, predictor_spec=STUDY_FEATURES, seeds=seeds,
-                              regressor=regressor, reference=ref,
+        claims = paper_claims(records, layers, seeds=seeds, regressor=regressor, reference=ref,
                               on_step=lambda s: bar.update(task, description=s))
     secs = time.perf_counter() - t0
     rows = cast("list[dict[str, Any]]", claims.table().to_dict("records"))

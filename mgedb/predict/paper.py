@@ -8,15 +8,19 @@ not published; here every number is recomputed:
 
 * (a) R² of the drop, grouped 5-fold CV per architecture (the seeds of a network stay in one fold),
   mean over the architectures every set covers, on the same networks for every set.
-* (b) permutation importance of the fold models on held-out rows. An importance *profile* per
-  architecture (or per sparsity level) is compared with the others by Spearman correlation, and
-  against the correlation of the same profile between two CV seeds (the noise floor).
+* (b) permutation importance of claim (a)'s fold models (first two CV seeds) on their held-out
+  rows. An importance *profile* per architecture (or per sparsity level) is compared with the
+  others by Spearman correlation, and against the correlation of the same profile between two CV
+  seeds (the noise floor).
 * (c) Kendall τ of the 7-pruner ranking per (architecture, dataset, sparsity) setting, from
   out-of-fold predictions of models that never saw the setting (``lgo``).
 
 Every comparison is paired (the same splits for both sides). The spread of a difference is the
 larger of its std over CV seeds and, for τ, the standard error over settings; a difference no
-larger than its spread is marked *within spread*. Trained-weight metrics (strength, spectral gap,
+larger than its spread is marked *within spread*. The study's predictor (the feature set and
+regressor `mgedb study` ships, :data:`mgedb.predict.STUDY_FEATURES` / ``STUDY_REGRESSOR``) is shown
+next to the regressors of claim (a) and (c) as the best honest pre-training reference, on the same
+splits. Trained-weight metrics (strength, spectral gap,
 spectral radius, the weighted iterative spectral gap) and mask-only ones are tested separately:
 before training only the mask-only ones exist.
 """
@@ -32,8 +36,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mgedb.predict import STUDY_FEATURES, STUDY_REGRESSOR
 from mgedb.predict.compare import Comparison, compare_feature_sets
-from mgedb.predict.evaluate import assemble, cross_validate, single_thread
+from mgedb.predict.evaluate import CVResult, ModelData, assemble, single_thread
 from mgedb.predict.ranking import RankingResult, rank_pai
 
 __all__ = ["ClaimRow", "PaperClaims", "paper_claims", "verdict"]
@@ -127,36 +132,44 @@ def tau_summary(ranks: Sequence[RankingResult]) -> pd.DataFrame:
                          "settings": frames[0]["settings"]})
 
 
-def _profiles(spec: str, records: pd.DataFrame, layers: pd.DataFrame | None,
-              reference: pd.DataFrame | None, regressor: str, seeds: Sequence[int]
-              ) -> pd.DataFrame:
-    """Permutation importance (grouped k-fold fold models, held-out rows) per (seed, architecture,
-    sparsity, feature): the long table behind claim (b)."""
+def _permutation(pipeline: Any, X: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
+    """Mean permutation importance (R², 3 repeats) of one fitted model (one joblib task)."""
     from sklearn.inspection import permutation_importance
 
-    data = assemble(records, layers, spec, reference=reference)
-    rows = []
-    for seed in seeds:
-        cv = cross_validate(data, "kfold", regressor=regressor, seed=seed, keep_models=True)
-        with single_thread():
-            for fm in cv.models:
-                keys = pd.Index(fm.test_keys)
-                sp = data.meta.loc[keys, "sparsity"].to_numpy()
-                parts = [("all", np.ones(len(keys), bool))] + [
-                    (f"{s:g}", sp == s) for s in sorted(set(sp))]
-                for label, sel in parts:
-                    if sel.sum() < 4:
-                        continue
-                    X = data.X.loc[keys[sel], fm.columns].to_numpy(dtype=float)
-                    y = data.y.loc[keys[sel]].to_numpy(dtype=float)
-                    if np.ptp(y) == 0:
-                        continue
-                    r = permutation_importance(fm.pipeline, X, y, n_repeats=3,
-                                               random_state=seed, scoring="r2", n_jobs=1)
-                    rows += [{"seed": seed, "model": fm.group, "sparsity": label, "fold": fm.fold,
-                              "feature": f, "importance": float(v)}
-                             for f, v in zip(fm.columns, r.importances_mean, strict=True)]
-    return pd.DataFrame(rows)
+    with single_thread():
+        r = permutation_importance(pipeline, X, y, n_repeats=3, random_state=seed, scoring="r2",
+                                   n_jobs=1)
+    return np.asarray(r.importances_mean)
+
+
+def _profiles(data: ModelData, runs: Sequence[CVResult], seeds: Sequence[int]) -> pd.DataFrame:
+    """Permutation importance of the fold models of ``runs`` (grouped k-fold, one per CV seed in
+    ``seeds``, fitted with ``keep_models``) on their held-out rows, per (seed, architecture,
+    sparsity, feature): the long table behind claim (b). The models are permuted in parallel
+    under the caller's joblib context; each task is seeded, so any worker count gives the same
+    table."""
+    from joblib import Parallel, delayed
+
+    tasks: list[tuple[dict[str, Any], list[str], Any, np.ndarray, np.ndarray, int]] = []
+    for seed, cv in zip(seeds, runs, strict=True):
+        for fm in cv.models:
+            keys = pd.Index(fm.test_keys)
+            sp = data.meta.loc[keys, "sparsity"].to_numpy()
+            parts = [("all", np.ones(len(keys), bool))] + [
+                (f"{s:g}", sp == s) for s in sorted(set(sp))]
+            for label, sel in parts:
+                if sel.sum() < 4:
+                    continue
+                y = data.y.loc[keys[sel]].to_numpy(dtype=float)
+                if np.ptp(y) == 0:
+                    continue
+                X = data.X.loc[keys[sel], fm.columns].to_numpy(dtype=float)
+                tasks.append(({"seed": seed, "model": fm.group, "sparsity": label,
+                               "fold": fm.fold}, fm.columns, fm.pipeline, X, y, seed))
+    means = Parallel()(delayed(_permutation)(pipe, X, y, s) for _, _, pipe, X, y, s in tasks)
+    return pd.DataFrame([{**where, "feature": f, "importance": float(v)}
+                         for (where, cols, *_), m in zip(tasks, means, strict=True)
+                         for f, v in zip(cols, m, strict=True)])
 
 
 def _rho(a: pd.Series, b: pd.Series) -> float:
@@ -203,17 +216,27 @@ def _mean_sd(v: Sequence[float]) -> tuple[float, float]:
     return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else math.nan
 
 
+#: Feature sets whose importance profiles claim (b) compares, by kind.
+IMPORTANCE = (("mge", "trained weights"), ("mge-structural", "mask only"))
+
+
 def paper_claims(records: pd.DataFrame, layers: pd.DataFrame | None, *,
-                 predictor_spec: str, seeds: Sequence[int] = (0, 1, 2), regressor: str = "hgb",
+                 seeds: Sequence[int] = (0, 1, 2), regressor: str = "hgb",
+                 predictor: tuple[str, str] = (STUDY_FEATURES, STUDY_REGRESSOR),
                  reference: pd.DataFrame | None = None,
                  on_step: Callable[[str], None] | None = None) -> PaperClaims:
-    """Test claims (a)–(c) (see the module docstring); ``predictor_spec``: the study's predictor,
-    shown as the best honest pre-training reference."""
+    """Test claims (a)–(c) (see the module docstring) with ``regressor``; ``predictor``: the
+    (feature set, regressor) of the study's predictor, shown as the best honest pre-training
+    reference."""
     step = on_step or (lambda s: None)
-    kw: dict[str, Any] = {"regressor": regressor, "reference": reference}
+    predictor_spec, predictor_reg = predictor
+    kw: dict[str, Any] = {"regressor": regressor, "reference": reference,
+                          "regressors": {predictor_spec: predictor_reg}}
     step("claim (a): R² of every feature set")
-    specs = list(dict.fromkeys([*TRAINED, *MASK_ONLY, predictor_spec]))
-    comp = compare_feature_sets(records, layers, specs, protocol="kfold", seeds=seeds, **kw)
+    specs = [s for s in dict.fromkeys([*TRAINED, *MASK_ONLY]) if s != predictor_spec]
+    specs.append(predictor_spec)
+    comp = compare_feature_sets(records, layers, specs, protocol="kfold", seeds=seeds,
+                                keep_models=[s for s, _ in IMPORTANCE], **kw)
     t = comp.table()["mean"]
     rows: list[ClaimRow] = []
     pa = "topometrics on the MGE predict the drop much better than input-agnostic BGE ones"
@@ -234,15 +257,18 @@ def paper_claims(records: pd.DataFrame, layers: pd.DataFrame | None, *,
                              f"{t[a]:.3f} vs {best} {t[best]:.3f}: {_pm(d, sd)}", d, sd,
                              verdict(d, sd)))
     rows.append(ClaimRow("(a) R²: study predictor (mask-only, pre-training)", "mask only",
-                         "—", f"{predictor_spec}: {t[predictor_spec]:.3f} ± "
+                         "—", f"{predictor_reg} on {predictor_spec}: {t[predictor_spec]:.3f} ± "
                          f"{comp.std_table()['mean'][predictor_spec]:.3f}",
                          float(t[predictor_spec]), math.nan, "reference"))
 
     step("claim (b): importance profiles")
     importance: dict[str, pd.DataFrame] = {}
     pb = "which topometrics matter depends on the architecture and the sparsity"
-    for spec, kind in (("mge", "trained weights"), ("mge-structural", "mask only")):
-        long = _profiles(spec, records, layers, reference, regressor, seeds[:2])
+    for spec, kind in IMPORTANCE:
+        data = assemble(records, layers, spec, reference=reference)
+        long = _profiles(data, comp.runs[spec][:2], seeds[:2])
+        for cv in comp.runs[spec]:
+            cv.models = []  # permuted: free them
         importance[spec] = long
         for by, what in (("model", "architecture"), ("sparsity", "sparsity level")):
             b, bsd, w, wsd = profile_agreement(long, by)
@@ -270,7 +296,7 @@ def paper_claims(records: pd.DataFrame, layers: pd.DataFrame | None, *,
             ("predictor:mge-structural", "mean Δr", "mask only", "MGE regressor − mean Δr"),
             ("predictor:mge-structural", "mean IMDB", "mask only", "MGE regressor − mean IMDB"),
             (f"predictor:{predictor_spec}", "model:ramanujan", "mask only",
-             "study predictor − Ramanujan regressor (trained)")):
+             f"study predictor ({predictor_reg}) − Ramanujan regressor (trained)")):
         if f"tau:{ma}" not in ranks[0].groups or f"tau:{mb}" not in ranks[0].groups:
             continue
         d, sd = _tau_diff(ranks, ma, mb)

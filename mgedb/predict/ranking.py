@@ -18,7 +18,7 @@ A random ranking has E[τ] = 0 and a top-1 rate of 1/7 with 7 algorithms.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -132,18 +132,21 @@ RANK_PROTOCOLS = {"lgo": "the ranked setting (dataset, sparsity)", "lopo": "the 
 def rank_pai(records: pd.DataFrame, layers: pd.DataFrame | None,
              spec: str | Sequence[str] = "mge", *, regressor: str = "hgb", seed: int = 0,
              reference: pd.DataFrame | None = None, baselines: bool = True,
-             protocol: str = "lgo") -> RankingResult:
+             protocol: str = "lgo", regressors: Mapping[str, str] | None = None
+             ) -> RankingResult:
     """Rank PaI algorithms per setting by each predictor in ``spec`` and by the baselines.
 
-    ``protocol`` gives the out-of-fold predictions (:data:`RANK_PROTOCOLS`: what is held out).
+    ``protocol`` gives the out-of-fold predictions (:data:`RANK_PROTOCOLS`: what is held out);
+    ``regressors``: per feature set of ``spec``, a regressor other than ``regressor``.
     """
     specs = [spec] if isinstance(spec, str) else list(spec)
     pai = records[records["pruner"].isin(PAI_PRUNERS)].set_index("key")
     scores = pd.DataFrame(index=pai.index)
     methods = []
     for sp in specs:
-        scores[f"predictor:{sp}"] = _oof_score(records, layers, sp, regressor, seed, reference,
-                                               protocol)
+        scores[f"predictor:{sp}"] = _oof_score(records, layers, sp,
+                                               (regressors or {}).get(sp, regressor), seed,
+                                               reference, protocol)
         methods.append(f"predictor:{sp}")
     notes = [f"predictors: out-of-fold predictions ({protocol}: the model never saw "
              f"{RANK_PROTOCOLS.get(protocol, protocol)})"]
