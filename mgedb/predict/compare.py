@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mgedb.predict.evaluate import CVResult, ModelData, assemble, cross_validate
+from mgedb.predict.evaluate import CVResult, CVRun, ModelData, assemble, cross_validate_many
 from mgedb.predict.features import FEATURE_SETS, NEW_SETS, parse_feature_spec
 
 __all__ = ["DEFAULT_UNIONS", "Comparison", "common_keys", "compare_feature_sets",
@@ -188,9 +188,9 @@ def compare_feature_sets(records: pd.DataFrame, layers: pd.DataFrame | None,
         sub = d.subset(keys)
         keep = keep_models if isinstance(keep_models, bool) else s in keep_models
         reg = (regressors or {}).get(s, regressor)
-        runs[s] = [cross_validate(sub, protocol, regressor=reg, seed=cs, keep_models=keep,
-                                  group_seeds=group_seeds)
-                   for cs in cv_seeds]
+        runs[s] = cross_validate_many([CVRun(sub, protocol, regressor=reg, seed=cs,
+                                             keep_models=keep, group_seeds=group_seeds)
+                                       for cs in cv_seeds])
     first = next(iter(datas.values()))
     notes += first.notes[:1]
     return Comparison(protocol, regressor, {s: r[0] for s, r in runs.items()}, notes, runs,

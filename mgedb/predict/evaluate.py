@@ -42,10 +42,12 @@ from mgedb.predict.targets import accuracy_drop, reference_accuracies
 __all__ = [
     "PROTOCOLS",
     "CVResult",
+    "CVRun",
     "FoldModel",
     "ModelData",
     "assemble",
     "cross_validate",
+    "cross_validate_many",
     "fit_pipeline",
     "network_groups",
     "repeated_cv",
@@ -236,20 +238,57 @@ def cross_validate(data: ModelData, protocol: str = "kfold", *, regressor: str =
                    seed: int = 0, n_splits: int = 5, tune: bool = False,
                    keep_models: bool = False, group_seeds: bool = True) -> CVResult:
     """Cross-validate ``regressor`` on ``data`` under ``protocol``; see the module docstring."""
-    if protocol not in PROTOCOLS:
-        raise PredictorError(f"unknown protocol {protocol!r}; choose one of "
-                             f"{', '.join(PROTOCOLS)}")
+    return cross_validate_many([CVRun(data, protocol, regressor=regressor, seed=seed,
+                                      n_splits=n_splits, tune=tune, keep_models=keep_models,
+                                      group_seeds=group_seeds)])[0]
+
+
+@dataclass
+class CVRun:
+    """The arguments of one :func:`cross_validate` call, for :func:`cross_validate_many`."""
+
+    data: ModelData
+    protocol: str = "kfold"
+    regressor: str = "hgb"
+    seed: int = 0
+    n_splits: int = 5
+    tune: bool = False
+    keep_models: bool = False
+    group_seeds: bool = True
+
+
+def cross_validate_many(runs: Sequence[CVRun]) -> list[CVResult]:
+    """:func:`cross_validate` of every run, their fold fits in one joblib call (n_jobs from the
+    caller's ``joblib.parallel_config``, the CLI's ``--jobs``; 1 by default): the workers stay
+    busy across runs instead of waiting for each run's slowest fold. Every fit is seeded by its
+    run, so the results equal separate calls for any worker count."""
+    from joblib import Parallel, delayed
+
+    plans = []
+    for r in runs:
+        if r.protocol not in PROTOCOLS:
+            raise PredictorError(f"unknown protocol {r.protocol!r}; choose one of "
+                                 f"{', '.join(PROTOCOLS)}")
+        plans.append(_plan(r))
     with single_thread():
-        return _cross_validate(data, protocol, regressor, seed, n_splits, tune, keep_models,
-                               group_seeds)
+        fitted = Parallel()(
+            delayed(_fit_fold)(r.data.X.iloc[itr], r.data.y.iloc[itr], r.data.X.iloc[ite],
+                               r.regressor, r.seed, r.tune, r.keep_models)
+            for r, (tasks, _) in zip(runs, plans, strict=True) for _, _, itr, ite in tasks)
+    out, i = [], 0
+    for r, (tasks, notes) in zip(runs, plans, strict=True):
+        out.append(_collect(r, tasks, fitted[i:i + len(tasks)], notes))
+        i += len(tasks)
+    return out
 
 
 def repeated_cv(data: ModelData, protocol: str = "kfold", *, seeds: Sequence[int] = (0, 1, 2),
                 regressor: str = "hgb", group_seeds: bool = True, n_splits: int = 5
                 ) -> list[CVResult]:
     """:func:`cross_validate` under each CV seed in ``seeds`` (splits and regressor seeds)."""
-    return [cross_validate(data, protocol, regressor=regressor, seed=s, n_splits=n_splits,
-                           group_seeds=group_seeds) for s in seeds]
+    return cross_validate_many([CVRun(data, protocol, regressor=regressor, seed=s,
+                                      n_splits=n_splits, group_seeds=group_seeds)
+                                for s in seeds])
 
 
 def seed_spread(results: Sequence[CVResult], metric: str = "r2") -> tuple[float, float]:
@@ -277,36 +316,41 @@ def single_thread() -> Any:
 
 
 def _fit_fold(X_tr: pd.DataFrame, y_tr: pd.Series, X_te: pd.DataFrame, regressor: str, seed: int,
-              tune: bool) -> tuple[Any, list[str], np.ndarray]:
-    """Fit one training fold and predict its test fold (one joblib task)."""
+              tune: bool, keep: bool = True) -> tuple[Any, list[str], np.ndarray]:
+    """Fit one training fold and predict its test fold (one joblib task); the fitted pipeline is
+    returned only if ``keep`` (a 300-tree forest is megabytes to send back from a worker)."""
     with single_thread():
         pipe, cols = fit_pipeline(X_tr, y_tr, regressor, seed, tune=tune)
-        return pipe, cols, pipe.predict(X_te[cols].to_numpy(dtype=float))
+        return pipe if keep else None, cols, pipe.predict(X_te[cols].to_numpy(dtype=float))
 
 
-def _cross_validate(data: ModelData, protocol: str, regressor: str, seed: int, n_splits: int,
-                    tune: bool, keep_models: bool, group_seeds: bool) -> CVResult:
-    from joblib import Parallel, delayed
+Task = tuple[str, str, np.ndarray, np.ndarray]  # group, fold, train rows, test rows
 
+
+def _plan(run: CVRun) -> tuple[list[Task], list[str]]:
+    """The (group, fold, train, test) tasks of one run, and notes on the groups skipped."""
+    meta = run.data.meta
+    notes: list[str] = []
+    tasks: list[Task] = []
+    for group, idx in _split_groups(meta, run.protocol, run.data.per_architecture):
+        folds = _folds(meta.iloc[idx], run.protocol, run.n_splits, run.seed, run.group_seeds)
+        if not folds:
+            notes.append(f"{group}: too few networks or groups ({len(idx)}) for {run.protocol}; "
+                         "skipped")
+            continue
+        tasks += [(group, fold, idx[tr], idx[te]) for fold, tr, te in folds]
+    return tasks, notes
+
+
+def _collect(run: CVRun, tasks: Sequence[Task],
+             fitted: Sequence[tuple[Any, list[str], np.ndarray]], notes: list[str]) -> CVResult:
+    data = run.data
     meta = data.meta
     pred = np.full(len(meta), np.nan)
     group_of = np.empty(len(meta), dtype=object)
     fold_of = np.empty(len(meta), dtype=object)
     fold_rows: list[dict[str, Any]] = []
     models: list[FoldModel] = []
-    notes: list[str] = []
-    tasks: list[tuple[str, str, np.ndarray, np.ndarray]] = []
-    for group, idx in _split_groups(meta, protocol, data.per_architecture):
-        folds = _folds(meta.iloc[idx], protocol, n_splits, seed, group_seeds)
-        if not folds:
-            notes.append(f"{group}: too few networks or groups ({len(idx)}) for {protocol}; "
-                         "skipped")
-            continue
-        tasks += [(group, fold, idx[tr], idx[te]) for fold, tr, te in folds]
-    # n_jobs from the caller's joblib.parallel_config (the CLI's --jobs); 1 by default
-    fitted = Parallel()(delayed(_fit_fold)(data.X.iloc[itr], data.y.iloc[itr], data.X.iloc[ite],
-                                           regressor, seed, tune)
-                        for _, _, itr, ite in tasks)
     for (group, fold, itr, ite), (pipe, cols, p) in zip(tasks, fitted, strict=True):
         pred[ite] = p
         group_of[ite] = group
@@ -314,7 +358,7 @@ def _cross_validate(data: ModelData, protocol: str, regressor: str, seed: int, n
         s = scores(data.y.iloc[ite].to_numpy(), p)
         fold_rows.append({"group": group, "fold": fold, "n_train": len(itr),
                           "n_test": len(ite), **s})
-        if keep_models:
+        if run.keep_models:
             models.append(FoldModel(group, fold, pipe, cols,
                                     [str(k) for k in data.X.index[ite]]))
     done = ~np.isnan(pred)
@@ -325,5 +369,5 @@ def _cross_validate(data: ModelData, protocol: str, regressor: str, seed: int, n
     oof["fold"] = fold_of[done]
     folds_df = pd.DataFrame(fold_rows, columns=["group", "fold", "n_train", "n_test", "r2", "mae",
                                                 "spearman"])
-    return CVResult(protocol, data.spec, regressor, oof, folds_df, models,
+    return CVResult(run.protocol, data.spec, run.regressor, oof, folds_df, models,
                     list(data.notes) + notes)

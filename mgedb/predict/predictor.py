@@ -253,7 +253,8 @@ def _pooled_oof(data: ModelData, regressor: str, seed: int) -> pd.DataFrame:
     fold_of = np.empty(len(data.X), dtype=object)
     folds = _folds(data.meta, "kfold", 5, seed)
     fitted = Parallel()(delayed(_fit_fold)(data.X.iloc[tr], data.y.iloc[tr], data.X.iloc[te],
-                                           regressor, seed, False) for _, tr, te in folds)
+                                           regressor, seed, False, False)
+                        for _, tr, te in folds)
     for (fold, _, te), (_, _, p) in zip(folds, fitted, strict=True):
         pred[te] = p
         fold_of[te] = fold

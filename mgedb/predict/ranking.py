@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mgedb.predict.evaluate import assemble, cross_validate
+from mgedb.predict.evaluate import CVRun, assemble, cross_validate_many
 from mgedb.predict.records import PAI_PRUNERS
 
 __all__ = ["RankingResult", "group_ranking_scores", "kendall_tau", "oof_tau", "rank_pai"]
@@ -117,11 +117,15 @@ class RankingResult:
         return str(s.idxmax()) if len(s) else ""
 
 
-def _oof_score(records: pd.DataFrame, layers: pd.DataFrame | None, spec: str, regressor: str,
-               seed: int, reference: pd.DataFrame | None, protocol: str = "lgo") -> pd.Series:
-    data = assemble(records, layers, spec, pai_only=True, reference=reference)
-    cv = cross_validate(data, protocol, regressor=regressor, seed=seed)
-    return -cv.oof["y_pred"]
+def _oof_scores(records: pd.DataFrame, layers: pd.DataFrame | None,
+                runs: Sequence[tuple[str, str]], seed: int, reference: pd.DataFrame | None,
+                protocol: str = "lgo") -> list[pd.Series]:
+    """Minus the out-of-fold predicted drop of each (feature set, regressor) in ``runs``, their
+    fold fits in one joblib call."""
+    cvs = cross_validate_many([
+        CVRun(assemble(records, layers, spec, pai_only=True, reference=reference), protocol,
+              regressor=reg, seed=seed) for spec, reg in runs])
+    return [-cv.oof["y_pred"] for cv in cvs]
 
 
 #: What each ranking protocol holds out (the predictor never saw it).
@@ -142,15 +146,19 @@ def rank_pai(records: pd.DataFrame, layers: pd.DataFrame | None,
     specs = [spec] if isinstance(spec, str) else list(spec)
     pai = records[records["pruner"].isin(PAI_PRUNERS)].set_index("key")
     scores = pd.DataFrame(index=pai.index)
-    methods = []
-    for sp in specs:
-        scores[f"predictor:{sp}"] = _oof_score(records, layers, sp,
-                                               (regressors or {}).get(sp, regressor), seed,
-                                               reference, protocol)
-        methods.append(f"predictor:{sp}")
+    with_base = baselines and layers is not None and len(layers) > 0
+    runs = {f"predictor:{sp}": (sp, (regressors or {}).get(sp, regressor)) for sp in specs}
+    if with_base:
+        runs |= {f"model:{s}": (s, regressor) for s in ("density", "ramanujan")}
+    oof = dict(zip(runs, _oof_scores(records, layers, list(runs.values()), seed, reference,
+                                     protocol), strict=True))
+    methods = [f"predictor:{sp}" for sp in specs]
+    for m in methods:
+        scores[m] = oof[m]
     notes = [f"predictors: out-of-fold predictions ({protocol}: the model never saw "
              f"{RANK_PROTOCOLS.get(protocol, protocol)})"]
-    if baselines and layers is not None and len(layers):
+    if with_base:
+        assert layers is not None
         rolled = layers[(layers["encoding"] == "rolled") & layers["key"].isin(pai.index)]
         g = rolled.groupby("key")
         with np.errstate(all="ignore"):
@@ -162,8 +170,7 @@ def rank_pai(records: pd.DataFrame, layers: pd.DataFrame | None,
         scores = scores.join(base)
         methods += list(base.columns)
         for s in ("density", "ramanujan"):
-            scores[f"model:{s}"] = _oof_score(records, layers, s, regressor, seed, reference,
-                                              protocol)
+            scores[f"model:{s}"] = oof[f"model:{s}"]
             methods.append(f"model:{s}")
     full = scores[methods].notna().any(axis=0)
     methods = [m for m in methods if full[m]]
