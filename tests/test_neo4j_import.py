@@ -211,3 +211,24 @@ def test_cli_import_set_prints_the_command_and_refuses_in_one_line(tmp_path: Pat
         assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("Error: "), r.output
         assert msg in lines[0]
     assert not (tmp_path / "s2").exists() and not (tmp_path / "s3").exists()
+
+
+def test_server_import_refuses_a_directory_that_is_no_import_set(tmp_path: Path) -> None:
+    """``tools/neo4j/server.py import DIR`` refuses (one Error line, exit 2) before it stops or
+    starts anything: no Java needed."""
+    import os
+    import subprocess
+    import sys
+
+    tool = Path(__file__).resolve().parent.parent / "tools" / "neo4j" / "server.py"
+    env = {**os.environ, "MGEDB_NEO4J_STATE": str(tmp_path / "state")}
+    (tmp_path / "set").mkdir()
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / MANIFEST).write_text('{"format": 0, "args": []}')
+    for d, msg in (("set", "not an import set"), ("old", "import set format 0")):
+        r = subprocess.run([sys.executable, str(tool), "import", str(tmp_path / d)], env=env,
+                           capture_output=True, text=True, timeout=60)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("Error: "), r.stderr
+        assert msg in lines[0] and r.stdout == ""
+    assert not (tmp_path / "state").exists()
