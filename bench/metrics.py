@@ -11,7 +11,9 @@ wall times of concurrent tasks overlap), the matrix–vector products of each ei
 CPU milliseconds each, the total wall and CPU time, the reference's published
 timings and the load average before each case (CPU times are the less load-sensitive numbers).
 ``--motifs exact`` runs igraph's enumeration instead of the counted motif roots; ``--workers 1``
-runs the tasks one after the other. Not a test: timings depend on the machine.
+runs the tasks one after the other. ``--bge`` also times the per-layer encodings of the zoo cases
+(rolled and rolled-channel: the 10 BGE metrics and the Ramanujan metrics of every layer, each in a
+fresh child). Not a test: timings depend on the machine.
 """
 
 from __future__ import annotations
@@ -111,6 +113,56 @@ def child(path: str, seed: int, motifs: str, workers: int | None) -> None:
                       "values": values}))
 
 
+def bge_child(path: str, seed: int) -> None:
+    """Per-layer metrics of one saved GraphSet: BGE suite and Ramanujan, timed; print JSON."""
+    from mgedb.graph import GraphSet, load_graph
+    from mgedb.metrics import compute_bge_metrics, compute_ramanujan
+    from mgedb.metrics.kernels import warm_up
+
+    warm_up()
+    gs = load_graph(path)
+    assert isinstance(gs, GraphSet)
+    out: dict[str, float] = {}
+    for name, fn in (("bge", compute_bge_metrics), ("ramanujan", compute_ramanujan)):
+        t, c = time.perf_counter(), time.process_time()
+        fn(gs, seed=seed)
+        out[name], out[name + "_cpu"] = time.perf_counter() - t, time.process_time() - c
+    out["peak_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(json.dumps(out))
+
+
+def bench_bge(cases: list[str], seed: int, tmp: str) -> None:
+    """The per-layer encodings' metric times, one table row per (case, encoding)."""
+    from mgedb.encode import encode_model
+    from mgedb.graph import GraphSet, save_graph
+    from mgedb.models import build_model
+    from mgedb.prune import prune
+
+    print("\ncase      encoding         layers        edges   BGE s (cpu)   Ramanujan s (cpu)"
+          "   peak GiB   load")
+    for case in cases:
+        model_name, sparsity = CASES[case]
+        if sparsity is None:
+            continue
+        model = build_model(model_name, classes=10)
+        masks = prune(model, "er", sparsity, seed=0, er_variant="reference")
+        for enc in ("rolled", "rolled-channel"):
+            gs = encode_model(model, encoding=enc, masks=masks)
+            assert isinstance(gs, GraphSet)
+            path = Path(tmp) / f"{case}-{enc}.npz"
+            save_graph(path, gs)
+            layers, m = len(gs.graphs), sum(g.n_edges for g in gs.graphs)
+            del gs
+            load = os.getloadavg()[0]
+            out = subprocess.run([sys.executable, __file__, "--bge-child", str(path), "--seed",
+                                  str(seed)], check=True, capture_output=True, text=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"{case:9s} {enc:15s} {layers:7d} {m:12,d} {r['bge']:7.2f} ({r['bge_cpu']:.2f})"
+                  f" {r['ramanujan']:11.2f} ({r['ramanujan_cpu']:.2f}) {r['peak_gib']:10.2f}"
+                  f" {load:6.2f}")
+            path.unlink()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default="r20-fix,r20-0.9,c6-fix,c6-0.9")
@@ -118,10 +170,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--motifs", default="fast", choices=["fast", "exact"])
     ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--bge", action="store_true", help="also time the per-layer encodings")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--bge-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(args.child, args.seed, args.motifs, args.workers)
+        return
+    if args.bge_child:
+        bge_child(args.bge_child, args.seed)
         return
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -143,7 +200,9 @@ def main() -> None:
             r.update(n=n, m=m, load=load)
             results[case] = r
             path.unlink()
-    print_table(results)
+        print_table(results)
+        if args.bge:
+            bench_bge(args.cases.split(","), args.seed, tmp)
 
 
 def print_table(results: dict[str, dict[str, Any]]) -> None:
