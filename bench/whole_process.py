@@ -6,7 +6,9 @@ Prunes a fresh model (ER, the reference's variant, seed 0) into a temporary chec
 ``mgedb metrics CKPT -m MODEL --encoding ENC -f json`` as a child process (wall, user + sys CPU,
 peak RSS) and, in another child, the same steps phase by phase: ``import mgedb.cli`` (torch,
 numba, igraph, …), loading the numba kernels (:func:`mgedb.metrics.kernels.warm_up`), loading and
-encoding the checkpoint, and the metric suite. Not a test: timings depend on the machine.
+encoding the checkpoint, and the metric suite — one after the other, where the command itself
+encodes in a forked child while it loads the kernels (``mgedb/cli/_background.py``), so the
+command's wall time is less than the phases' sum. Not a test: timings depend on the machine.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def main() -> None:
                                 "--encoding", args.encoding],
                                check=True, capture_output=True, text=True)
             p = json.loads(r.stdout.strip().splitlines()[-1])
-            print("phases, wall (CPU) s: " + ", ".join(
+            print("phases (serial), wall (CPU) s: " + ", ".join(
                 f"{k} {v:.2f} ({p['cpu'][k]:.2f})" for k, v in p["wall"].items() if k in p["cpu"])
                 + f"; peak RSS {p['wall']['peak_gib']:.2f} GiB")
 
