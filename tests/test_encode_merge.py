@@ -96,9 +96,30 @@ class PerPosition(nn.Module):
         return self.out(h.flatten(1))
 
 
+class Stem(nn.Module):
+    """ResNet's stem: an overlapping max-pool feeding a conv and an identity skip (both merge
+    while generated), then a strided conv after an overlapping average pool."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv0 = nn.Conv2d(3, 4, 3, padding=1)
+        self.pool = nn.MaxPool2d(3, 2, 1)
+        self.conv1 = nn.Conv2d(4, 4, 3, padding=1)
+        self.conv1b = nn.Conv2d(4, 4, 3, padding=1)
+        self.avg = nn.AvgPool2d(3, 1, 1)
+        self.conv2 = nn.Conv2d(4, 5, 2, stride=2)
+        self.fc = nn.Linear(5, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.pool(torch.relu(self.conv0(x)))
+        h = torch.relu(self.conv1b(torch.relu(self.conv1(h))) + h)
+        return self.fc(self.conv2(self.avg(h)).mean((2, 3)))
+
+
 @pytest.mark.parametrize("net,shape,n_pre,n_raw", [
     (VggLike, (3, 8, 8), 1, 0), (TwoHeads, (3, 7, 7), 0, 2), (PerPosition, (2, 3, 3), 1, 0),
-], ids=["vgg-like", "two-heads", "per-position"])
+    (Stem, (3, 9, 9), 3, 0),
+], ids=["vgg-like", "two-heads", "per-position", "stem"])
 @pytest.mark.parametrize("keep", [0.3, 1.0])
 def test_merge_while_generating_is_bit_identical(net: type[nn.Module],
                                                  shape: tuple[int, int, int], n_pre: int,

@@ -420,8 +420,25 @@ class _Builder:
             w[:] = 1.0
             k[:] = EdgeKind.SKIP
 
+        def merged() -> tuple[I64, np.ndarray]:
+            """Elements a block at a time (a pair's edges all come from one element)."""
+            keys, ws = [], []
+            step = max(1, _CHUNK // max(1, count // max(s.size, 1)))
+            for e0 in range(0, s.size, step):
+                nodes, owner = _expand(elem[e0:e0 + step], s)
+                key = nodes * self.n
+                key += owner
+                key += base + e0
+                uniq, inv = np.unique(key, return_inverse=True)
+                keys.append(uniq)
+                ws.append(np.bincount(inv, minlength=len(uniq)).astype(np.float32))
+            return _cat(keys, np.int64), _cat(ws, np.float32)
+
         count = s.size if isinstance(s, Ident) else len(s.nodes)
-        self._add_emitter(count, fill, part, s, s.overlapping if isinstance(s, Gathered) else False)
+        dup = s.overlapping if isinstance(s, Gathered) else False
+        self._add_emitter(count, fill, part, s, dup)
+        if dup:
+            self.emitters[-1].merged, self.emitters[-1].kind = merged, int(EdgeKind.SKIP)
 
     def _add_emitter(self, count: int, fill: Any, part: int, s: Struct, dup: bool) -> None:
         if isinstance(s, Ident):
@@ -580,6 +597,7 @@ class _Builder:
             if len(cnt) != cin * plane_in and not self.reference:
                 raise UnsupportedLayer(op.module, "conv2d", "input size mismatch")
             count = 0
+            per_out = np.zeros(cout, np.int64)  # edges into each output channel
             for g in range(kh * kw):
                 a, b = divmod(g, kw)
                 sel = order[bounds[g]:bounds[g + 1]]
@@ -588,6 +606,8 @@ class _Builder:
                 rel_src, _ = positions(a, b)
                 per_channel = cnt[(np.arange(cin)[:, None] * plane_in + rel_src[None, :])].sum(1)
                 count += int(per_channel[c[sel]].sum())
+                per_out += np.bincount(o[sel], weights=per_channel[c[sel]],
+                                       minlength=cout).astype(np.int64)
 
         def fill(src: Any, dst: Any, w: Any, k: Any) -> None:
             pos = 0
@@ -617,7 +637,50 @@ class _Builder:
                 pos += m
             k[:] = kind
 
-        self._add_emitter(count, fill, part, s, isinstance(s, Gathered) and s.overlapping)
+        def merged() -> tuple[I64, np.ndarray]:
+            """Output channels a block at a time (a (src, dst) pair's edges all lie in one block),
+            every tap of the block in emission order."""
+            assert isinstance(s, Gathered)
+            cum = np.concatenate([[0], np.cumsum(per_out)])
+            keys, ws = [], []
+            o0 = 0
+            while o0 < cout:
+                o1 = min(cout, max(o0 + 1, int(np.searchsorted(cum, cum[o0] + _CHUNK,
+                                                               side="right")) - 1))
+                parts_k, parts_w = [], []
+                for g in range(kh * kw):
+                    sel = order[bounds[g]:bounds[g + 1]]
+                    if len(sel) == 0 or per_tap[g] == 0:
+                        continue
+                    sel = sel[(o[sel] >= o0) & (o[sel] < o1)]
+                    if len(sel) == 0:
+                        continue
+                    a, b = divmod(g, kw)
+                    rel_src, rel_dst = positions(a, b)
+                    elem = ((c[sel] * plane_in)[:, None] + rel_src[None, :]).ravel()
+                    nodes, owner = _expand(elem, s)
+                    tgt = ((dst_base + o[sel] * plane_out)[:, None] + rel_dst[None, :]).ravel()
+                    key = nodes * self.n
+                    key += tgt[owner]
+                    parts_k.append(key)
+                    parts_w.append(np.repeat(wv[sel], len(rel_src))[owner])
+                    del nodes, owner, tgt, elem
+                if parts_k:
+                    key = np.concatenate(parts_k)
+                    del parts_k
+                    uniq, inv = np.unique(key, return_inverse=True)
+                    del key
+                    keys.append(uniq)
+                    ws.append(np.bincount(inv, weights=np.concatenate(parts_w),
+                                          minlength=len(uniq)).astype(np.float32))
+                    del inv, parts_w
+                o0 = o1
+            return _cat(keys, np.int64), _cat(ws, np.float32)
+
+        dup = isinstance(s, Gathered) and s.overlapping
+        self._add_emitter(count, fill, part, s, dup)
+        if dup:
+            self.emitters[-1].merged, self.emitters[-1].kind = merged, int(kind)
         self._set_output(op, part)
 
     # -- assembly -------------------------------------------------------------------------------
