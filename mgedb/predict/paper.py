@@ -132,43 +132,52 @@ def tau_summary(ranks: Sequence[RankingResult]) -> pd.DataFrame:
                          "settings": frames[0]["settings"]})
 
 
-def _permutation(pipeline: Any, X: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
-    """Mean permutation importance (R², 3 repeats) of one fitted model (one joblib task)."""
+def _permutation(pipeline: Any, parts: Sequence[tuple[np.ndarray, np.ndarray]], seed: int
+                 ) -> list[np.ndarray]:
+    """Mean permutation importance (R², 3 repeats) of one fitted model on each (X, y) of
+    ``parts`` (one joblib task per model: the model is sent to a worker once)."""
     from sklearn.inspection import permutation_importance
 
     with single_thread():
-        r = permutation_importance(pipeline, X, y, n_repeats=3, random_state=seed, scoring="r2",
-                                   n_jobs=1)
-    return np.asarray(r.importances_mean)
+        return [np.asarray(permutation_importance(pipeline, X, y, n_repeats=3, random_state=seed,
+                                                  scoring="r2", n_jobs=1).importances_mean)
+                for X, y in parts]
 
 
 def _profiles(data: ModelData, runs: Sequence[CVResult], seeds: Sequence[int]) -> pd.DataFrame:
     """Permutation importance of the fold models of ``runs`` (grouped k-fold, one per CV seed in
-    ``seeds``, fitted with ``keep_models``) on their held-out rows, per (seed, architecture,
-    sparsity, feature): the long table behind claim (b). The models are permuted in parallel
-    under the caller's joblib context; each task is seeded, so any worker count gives the same
-    table."""
+    ``seeds``, fitted with ``keep_models``) on their held-out rows (all of them, and each sparsity
+    level), per (seed, architecture, sparsity, feature): the long table behind claim (b). The
+    models are permuted in parallel under the caller's joblib context; each permutation is
+    seeded, so any worker count gives the same table."""
     from joblib import Parallel, delayed
 
-    tasks: list[tuple[dict[str, Any], list[str], Any, np.ndarray, np.ndarray, int]] = []
+    labels: list[list[dict[str, Any]]] = []
+    tasks: list[tuple[Any, list[tuple[np.ndarray, np.ndarray]], int]] = []
+    columns: list[list[str]] = []
     for seed, cv in zip(seeds, runs, strict=True):
         for fm in cv.models:
             keys = pd.Index(fm.test_keys)
             sp = data.meta.loc[keys, "sparsity"].to_numpy()
-            parts = [("all", np.ones(len(keys), bool))] + [
-                (f"{s:g}", sp == s) for s in sorted(set(sp))]
-            for label, sel in parts:
+            where, xy = [], []
+            for label, sel in [("all", np.ones(len(keys), bool))] + [
+                    (f"{s:g}", sp == s) for s in sorted(set(sp))]:
                 if sel.sum() < 4:
                     continue
                 y = data.y.loc[keys[sel]].to_numpy(dtype=float)
                 if np.ptp(y) == 0:
                     continue
-                X = data.X.loc[keys[sel], fm.columns].to_numpy(dtype=float)
-                tasks.append(({"seed": seed, "model": fm.group, "sparsity": label,
-                               "fold": fm.fold}, fm.columns, fm.pipeline, X, y, seed))
-    means = Parallel()(delayed(_permutation)(pipe, X, y, s) for _, _, pipe, X, y, s in tasks)
-    return pd.DataFrame([{**where, "feature": f, "importance": float(v)}
-                         for (where, cols, *_), m in zip(tasks, means, strict=True)
+                xy.append((data.X.loc[keys[sel], fm.columns].to_numpy(dtype=float), y))
+                where.append({"seed": seed, "model": fm.group, "sparsity": label,
+                              "fold": fm.fold})
+            if xy:
+                labels.append(where)
+                tasks.append((fm.pipeline, xy, seed))
+                columns.append(fm.columns)
+    means = Parallel()(delayed(_permutation)(*t) for t in tasks)
+    return pd.DataFrame([{**w, "feature": f, "importance": float(v)}
+                         for ws, cols, ms in zip(labels, columns, means, strict=True)
+                         for w, m in zip(ws, ms, strict=True)
                          for f, v in zip(cols, m, strict=True)])
 
 
