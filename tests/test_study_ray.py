@@ -115,7 +115,9 @@ def _tasks(prefix: str) -> list[Any]:
 
 
 class _Killer(threading.Thread):
-    """SIGKILLs the first worker seen running a measure task for ≥ 1 s (once, within 120 s)."""
+    """SIGKILLs the first worker seen running a measure task, on sight (once, within 120 s):
+    a measure of the quick study's networks can take well under a second on a quiet machine,
+    so waiting for it to have run a while misses it."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
@@ -123,16 +125,13 @@ class _Killer(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        seen: dict[int, float] = {}
         deadline = time.monotonic() + 120
         while not self.stop.is_set() and time.monotonic() < deadline and not self.killed:
-            now = time.monotonic()
             for p in _tasks("measure"):
-                if now - seen.setdefault(p.pid, now) >= 1.0:
-                    os.kill(p.pid, signal.SIGKILL)
-                    self.killed.append(p.pid)
-                    break
-            time.sleep(0.1)
+                os.kill(p.pid, signal.SIGKILL)
+                self.killed.append(p.pid)
+                break
+            time.sleep(0.02)
 
 
 def test_ctrl_c_cancels_tasks_then_a_killed_worker_is_retried(
