@@ -19,3 +19,13 @@ class Fn(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fn(self, x)
+
+
+def random_masked(model: nn.Module, density: float, seed: int = 0) -> nn.Module:
+    """``model`` with every Conv2d/Linear weight kept with probability ``density`` (in place)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d | nn.Linear):
+                m.weight.mul_(torch.rand(m.weight.shape, generator=gen) < density)
+    return model

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from nets import random_masked
 from torch import nn
 
 from mgedb.encode import encode_model
@@ -38,15 +39,6 @@ def _assert_identical(a: Graph, b: Graph) -> None:
         assert np.array_equal(x, y), f
     assert a.partitions == b.partitions
     assert a.layers == b.layers
-
-
-def _sparse(model: nn.Module, keep: float, seed: int = 0) -> nn.Module:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.Conv2d | nn.Linear):
-                m.weight.mul_(torch.rand(m.weight.shape, generator=gen) < keep)
-    return model
 
 
 class VggLike(nn.Module):
@@ -125,7 +117,7 @@ def test_merge_while_generating_is_bit_identical(net: type[nn.Module],
                                                  shape: tuple[int, int, int], n_pre: int,
                                                  n_raw: int, keep: float) -> None:
     torch.manual_seed(0)
-    fast, slow, built = _both(_sparse(net(), keep), shape)
+    fast, slow, built = _both(random_masked(net(), keep), shape)
     assert (len(built.pre), len(built.raw)) == (n_pre, n_raw)
     _assert_identical(fast, slow)
     pairs = fast.src.astype(np.int64) * fast.n_nodes + fast.dst
@@ -162,5 +154,5 @@ def test_torchvision_merge_is_bit_identical(name: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = getattr(tv.models, name)(weights=None, num_classes=10)
-    fast, slow, _ = _both(_sparse(model, 0.05 if name == "alexnet" else 0.1), TV[name][0])
+    fast, slow, _ = _both(random_masked(model, 0.05 if name == "alexnet" else 0.1), TV[name][0])
     _assert_identical(fast, slow)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from nets import Fn
+from nets import Fn, random_masked
 from torch import nn
 
 from mgedb.encode import encode_checkpoint, encode_model
@@ -372,14 +372,8 @@ def test_resnet20_fixture_pair_layout(resnet20_fixture: tuple[Graph, dict[str, n
     assert (g.weight[skip] == 1.0).all()
 
 
-def _sparse_zoo(name: str, density: float, seed: int = 0) -> nn.Module:
-    model = build_model(name)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.Conv2d | nn.Linear):
-                m.weight.mul_(torch.rand(m.weight.shape, generator=gen) < density)
-    return model
+def _sparse_zoo(name: str, density: float) -> nn.Module:
+    return random_masked(build_model(name), density)
 
 
 def test_mobilenet_v2_correct_flavour_structure() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from nets import random_masked
 from torch import nn
 
 from mgedb.encode import encode_checkpoint, encode_model
@@ -166,13 +167,7 @@ def test_resnet20_shortcuts_span_two_blocks(resnet20: tuple[Graph, dict[str, tor
 # other zoo models
 # ---------------------------------------------------------------------------------------------
 def _sparse(name: str, density: float = 0.002) -> nn.Module:
-    model = build_model(name)
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.Conv2d | nn.Linear):
-                m.weight.mul_(torch.rand(m.weight.shape, generator=gen) < density)
-    return model
+    return random_masked(build_model(name), density)
 
 
 @pytest.mark.parametrize(("name", "dims"), [
