@@ -108,7 +108,7 @@ def metrics_cmd(
     pending: Pending[Graph | GraphSet] | None = None
     if engine is Engine.ARRAY and source.suffix != ".npz" and source.is_file():
         # a checkpoint: torch is imported and the model encoded in a child process while this
-        # one loads numba, SciPy and the metric kernels (docs/metrics.md, "Speed")
+        # one loads numba, SciPy and the metric kernels (docs/metrics.md, "the whole process")
         pending = start(lambda: source_of().load(err_console.status))
     try:
         if pending is None:
